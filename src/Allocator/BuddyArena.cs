@@ -1,0 +1,327 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Buddy.Interop;
+
+namespace Buddy;
+
+/// <summary>
+/// A buddy allocator over one contiguous native arena. Blocks are PageSize &lt;&lt; order bytes,
+/// aligned to their size. Thread-safe. Dispose frees the whole arena: there is no finalizer,
+/// because freeing memory that callers may still point into would be worse than leaking it.
+/// </summary>
+public sealed unsafe partial class BuddyArena : IDisposable
+{
+    private readonly ArenaOptions options;
+    private readonly int pageShift;
+    private readonly nint baseAddress;
+    private readonly Mapping? reservation;
+    private readonly Mapping descriptorMapping;
+    private readonly PageMap map;
+    private readonly Zone[] zones;
+    private readonly uint zoneQuotient;
+    private readonly uint zoneRemainder;
+    private readonly OperationGate gate = new();
+    private int disposed;
+
+    public BuddyArena(ArenaOptions? options = null)
+    {
+        options ??= new ArenaOptions();
+        options.Validate();
+        this.options = options;
+        pageShift = BitOperations.Log2((uint)options.PageSize);
+        uint totalPages = (uint)(options.Size >> pageShift);
+        try
+        {
+            if (options.Backing == ArenaBacking.Reserve)
+            {
+                reservation = VirtualMemory.Map((nuint)options.Size, (nuint)options.LargestBlockBytes);
+                baseAddress = reservation.Value.Base;
+            }
+            else
+            {
+                baseAddress = AllocateAligned(options);
+            }
+            // Zero-filled and lazily backed: descriptors of untouched blocks cost nothing.
+            descriptorMapping = VirtualMemory.Map((nuint)totalPages * (nuint)sizeof(PageDescriptor)
+                + (nuint)(totalPages >> options.PageblockOrder), (nuint)Environment.SystemPageSize);
+        }
+        catch
+        {
+            ReleaseArenaMemory();
+            throw;
+        }
+        var descriptors = (PageDescriptor*)descriptorMapping.Base;
+        map = new PageMap(options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
+            (Migratetype*)(descriptors + totalPages));
+        zones = BuildZones(options, map, out zoneQuotient, out zoneRemainder);
+    }
+
+    public nint BaseAddress => baseAddress;
+    public long Size => options.Size;
+    public int PageSize => options.PageSize;
+    public int MaxOrder => options.MaxOrder;
+    public int PageblockOrder => options.PageblockOrder;
+    public int ZoneCount => zones.Length;
+    public long TotalPages => map.TotalPages;
+    public ArenaOptions Options => options;
+    public long LargestBlockBytes => options.LargestBlockBytes;
+    public bool IsDisposed => Volatile.Read(ref disposed) != 0;
+
+    internal PageMap PageMap => map;
+    internal IReadOnlyList<Zone> Zones => zones;
+
+    /// <summary>Bytes of a block of <paramref name="order"/>.</summary>
+    public long BlockBytes(int order)
+    {
+        ValidateOrder(order);
+        return (long)options.PageSize << order;
+    }
+
+    /// <summary>The smallest order whose blocks hold <paramref name="size"/> bytes.</summary>
+    public int OrderForSize(long size)
+    {
+        if (size <= 0 || size > options.LargestBlockBytes)
+            throw new ArgumentOutOfRangeException(nameof(size), size, $"Size must be between 1 and {options.LargestBlockBytes} bytes.");
+        ulong pages = (ulong)((size + options.PageSize - 1) >> pageShift);
+        return pages <= 1 ? 0 : 64 - BitOperations.LeadingZeroCount(pages - 1);
+    }
+
+    /// <summary>Allocates a block of <paramref name="order"/>; throws <see cref="ArenaExhaustedException"/> when none is free.</summary>
+    public nint Allocate(int order, Migratetype migratetype = Migratetype.Movable)
+        => TryAllocate(order, out nint address, migratetype) ? address : throw Exhausted(order, migratetype);
+
+    /// <summary>Allocates a block of <paramref name="order"/> whose bytes are all zero.</summary>
+    public nint AllocateZeroed(int order, Migratetype migratetype = Migratetype.Movable)
+        => TryAllocate(order, out nint address, migratetype, zeroed: true) ? address : throw Exhausted(order, migratetype);
+
+    /// <summary>Allocates the smallest block that holds <paramref name="size"/> bytes.</summary>
+    public nint AllocateBytes(long size, Migratetype migratetype = Migratetype.Movable, bool zeroed = false)
+    {
+        int order = OrderForSize(size);
+        return TryAllocate(order, out nint address, migratetype, zeroed) ? address : throw Exhausted(order, migratetype);
+    }
+
+    /// <summary>Like <see cref="AllocateBytes"/>, but returns false when the arena is exhausted.</summary>
+    public bool TryAllocateBytes(long size, out nint address, Migratetype migratetype = Migratetype.Movable, bool zeroed = false)
+        => TryAllocate(OrderForSize(size), out address, migratetype, zeroed);
+
+    /// <summary>Allocates a block of <paramref name="order"/>, or returns false when none is free.</summary>
+    public bool TryAllocate(int order, out nint address, Migratetype migratetype = Migratetype.Movable, bool zeroed = false)
+    {
+        ValidateOrder(order);
+        ValidateMigratetype(migratetype);
+        int stripe = gate.Enter();
+        try
+        {
+            uint page = AllocatePage(order, options.GroupByMobility ? migratetype : Migratetype.Movable);
+            if (page == PageDescriptor.None)
+            {
+                address = 0;
+                return false;
+            }
+            address = AddressOf(page);
+            if (zeroed) NativeMemory.Clear((void*)address, (nuint)options.PageSize << order);
+            return true;
+        }
+        finally
+        {
+            gate.Exit(stripe);
+        }
+    }
+
+    /// <summary>Frees a block; its order comes from its descriptor.</summary>
+    public void Free(nint address) => Free(address, expectedOrder: -1, size: 0);
+
+    /// <summary>Frees a block, checking that <paramref name="size"/> is the size it was allocated for.</summary>
+    public void Free(nint address, long size) => Free(address, OrderForSize(size), size);
+
+    /// <summary>Bytes of the allocated block that starts at <paramref name="address"/>.</summary>
+    public long BlockSize(nint address)
+    {
+        uint page = PageOf(address);
+        int stripe = gate.Enter();
+        try
+        {
+            Zone zone = ZoneOf(page);
+            lock (zone.Lock)
+            {
+                ref PageDescriptor d = ref map[page];
+                if ((d.Flags & PageFlags.Head) == 0) throw NotAllocated(address, d.Flags);
+                return (long)options.PageSize << d.Order;
+            }
+        }
+        finally
+        {
+            gate.Exit(stripe);
+        }
+    }
+
+    public ArenaStatistics GetStatistics()
+    {
+        int stripe = gate.Enter();
+        try
+        {
+            var snapshots = new ZoneStatistics[zones.Length];
+            for (int i = 0; i < zones.Length; i++)
+                lock (zones[i].Lock) snapshots[i] = new ZoneStatistics(zones[i], options.MaxOrder);
+            return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots);
+        }
+        finally
+        {
+            gate.Exit(stripe);
+        }
+    }
+
+    /// <summary>Walks every zone and throws <see cref="ArenaCorruptionException"/> if any invariant is broken.</summary>
+    public void CheckInvariants()
+    {
+        int stripe = gate.Enter();
+        try
+        {
+            var problems = new List<string>();
+            foreach (Zone zone in zones)
+                lock (zone.Lock) InvariantChecker.CheckZone(zone, map, problems);
+            if (problems.Count > 0) throw new ArenaCorruptionException(problems);
+        }
+        finally
+        {
+            gate.Exit(stripe);
+        }
+    }
+
+    /// <summary>Waits for operations in flight, then frees the arena. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) != 0) return;
+        gate.Close();
+        ReleaseArenaMemory();
+    }
+
+    private void Free(nint address, int expectedOrder, long size)
+    {
+        uint page = PageOf(address);
+        int stripe = gate.Enter();
+        try
+        {
+            Zone zone = ZoneOf(page);
+            lock (zone.Lock)
+            {
+                ref PageDescriptor d = ref map[page];
+                if ((d.Flags & PageFlags.Head) == 0) throw NotAllocated(address, d.Flags);
+                if (expectedOrder >= 0 && d.Order != expectedOrder)
+                    throw new ArgumentException(
+                        $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({(long)options.PageSize << d.Order} bytes).",
+                        nameof(size));
+                zone.Free(page, d.Order);
+            }
+        }
+        finally
+        {
+            gate.Exit(stripe);
+        }
+    }
+
+    private uint AllocatePage(int order, Migratetype type)
+    {
+        int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zones.Length);
+        // Pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to
+        // the min watermark, and HighAtomic requests below it.
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < zones.Length; i++)
+            {
+                Zone zone = zones[(first + i) % zones.Length];
+                long keepFree = pass == 0 ? zone.LowWatermark : type == Migratetype.HighAtomic ? 0 : zone.MinWatermark;
+                if (Volatile.Read(ref zone.FreePages) - (1L << order) < keepFree) continue;
+                uint page;
+                lock (zone.Lock) page = zone.Allocate(order, type, keepFree);
+                if (page != PageDescriptor.None) return page;
+            }
+        }
+        lock (zones[first].Lock) zones[first].FailedAllocations++;
+        return PageDescriptor.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private nint AddressOf(uint page) => baseAddress + ((nint)page << pageShift);
+
+    private uint PageOf(nint address)
+    {
+        nint offset = address - baseAddress;
+        if (address < baseAddress || offset >= options.Size)
+            throw new ArgumentException($"Address 0x{address:x} is outside the arena [0x{baseAddress:x}, 0x{baseAddress + (nint)options.Size:x}).", nameof(address));
+        if ((offset & (options.PageSize - 1)) != 0)
+            throw new ArgumentException($"Address 0x{address:x} is not page aligned, so it is not the start of a block.", nameof(address));
+        return (uint)(offset >> pageShift);
+    }
+
+    /// <summary>Zones hold whole largest blocks; the first <c>zoneRemainder</c> zones hold one more.</summary>
+    private Zone ZoneOf(uint page)
+    {
+        uint block = page >> options.MaxOrder;
+        uint bigZones = zoneRemainder * (zoneQuotient + 1);
+        return zones[block < bigZones ? block / (zoneQuotient + 1) : zoneRemainder + (block - bigZones) / zoneQuotient];
+    }
+
+    private static Zone[] BuildZones(ArenaOptions options, PageMap map, out uint quotient, out uint remainder)
+    {
+        int count = options.ResolveZoneCount();
+        uint blocks = map.TotalPages >> options.MaxOrder;
+        quotient = blocks / (uint)count;
+        remainder = blocks % (uint)count;
+        var zones = new Zone[count];
+        uint start = 0;
+        for (int i = 0; i < count; i++)
+        {
+            uint size = (quotient + (i < remainder ? 1u : 0u)) << options.MaxOrder;
+            zones[i] = new Zone(i, start, start + size, map, options.AtomicReservePercent);
+            start += size;
+        }
+        return zones;
+    }
+
+    private static nint AllocateAligned(ArenaOptions options)
+    {
+        try
+        {
+            return (nint)NativeMemory.AlignedAlloc((nuint)options.Size, (nuint)options.LargestBlockBytes);
+        }
+        catch (OutOfMemoryException e)
+        {
+            throw new OutOfMemoryException(
+                $"NativeMemory.AlignedAlloc could not provide {options.Size} bytes; ArenaBacking.Reserve serves arenas larger than the commit limit.", e);
+        }
+    }
+
+    private void ReleaseArenaMemory()
+    {
+        if (descriptorMapping.Base != 0) VirtualMemory.Unmap(descriptorMapping);
+        if (reservation is { } mapping) VirtualMemory.Unmap(mapping);
+        else if (baseAddress != 0) NativeMemory.AlignedFree((void*)baseAddress);
+    }
+
+    private void ValidateOrder(int order)
+    {
+        if ((uint)order > (uint)options.MaxOrder)
+            throw new ArgumentOutOfRangeException(nameof(order), order, $"Order must be between 0 and {options.MaxOrder}.");
+    }
+
+    private static void ValidateMigratetype(Migratetype migratetype)
+    {
+        if (!Migratetypes.IsAllocatable(migratetype))
+            throw new ArgumentOutOfRangeException(nameof(migratetype), migratetype,
+                "Migratetype must be Unmovable, Movable, Reclaimable or HighAtomic; Isolate pageblocks are never allocated from.");
+    }
+
+    private static ArgumentException NotAllocated(nint address, PageFlags flags) => (flags & PageFlags.Buddy) != 0
+        ? new ArgumentException($"Double free: the block at 0x{address:x} is already free.", "address")
+        : new ArgumentException($"Address 0x{address:x} is not the start of an allocated block (never allocated, already freed, or inside a block).", "address");
+
+    private ArenaExhaustedException Exhausted(int order, Migratetype migratetype)
+    {
+        long free = 0;
+        foreach (Zone zone in zones) free += Volatile.Read(ref zone.FreePages);
+        return new ArenaExhaustedException(order, (long)options.PageSize << order, migratetype, free);
+    }
+}

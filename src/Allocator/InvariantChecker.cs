@@ -1,0 +1,110 @@
+namespace Buddy;
+
+/// <summary>Walks a zone (its lock held) and records every broken invariant it finds.</summary>
+internal static class InvariantChecker
+{
+    private const int MaxProblems = 100;
+
+    public static void CheckZone(Zone zone, PageMap map, List<string> problems)
+    {
+        (long listedBlocks, long listedPages) = CheckLists(zone, map, problems);
+        (long freeHeads, long freePages, long allocatedPages) = WalkBlocks(zone, map, problems);
+        for (uint p = zone.PristineStart; p < zone.EndPage && problems.Count < MaxProblems; p += map.LargestBlockPages)
+            if (map[p].Flags != PageFlags.None) problems.Add($"zone {zone.Index}: pristine page {p} has flags {map[p].Flags}");
+        if (freeHeads != listedBlocks)
+            problems.Add($"zone {zone.Index}: {freeHeads} free block heads but {listedBlocks} blocks on lists");
+        if (freePages != listedPages)
+            problems.Add($"zone {zone.Index}: {freePages} free pages in blocks but {listedPages} pages on lists");
+        if (zone.FreePages != freePages + zone.PristinePages)
+            problems.Add($"zone {zone.Index}: FreePages is {zone.FreePages}, blocks and pristine hold {freePages + zone.PristinePages}");
+        if (zone.AllocatedPages != allocatedPages)
+            problems.Add($"zone {zone.Index}: AllocatedPages is {zone.AllocatedPages}, blocks hold {allocatedPages}");
+        if (freePages + allocatedPages + zone.PristinePages != zone.Pages)
+            problems.Add($"zone {zone.Index}: free {freePages} + allocated {allocatedPages} + pristine {zone.PristinePages} != total {zone.Pages}");
+    }
+
+    private static (long Blocks, long Pages) CheckLists(Zone zone, PageMap map, List<string> problems)
+    {
+        long blocks = 0, pages = 0;
+        for (int order = 0; order <= map.MaxOrder; order++)
+        {
+            for (int t = 0; t < Migratetypes.Count; t++)
+            {
+                var type = (Migratetype)t;
+                string where = $"zone {zone.Index} list (order {order}, {type})";
+                uint prev = PageDescriptor.None;
+                long count = 0;
+                for (uint p = zone.ListHead(order, type); p != PageDescriptor.None; p = map[p].Next)
+                {
+                    if (problems.Count >= MaxProblems) return (blocks, pages);
+                    if (p < zone.StartPage || p >= zone.PristineStart)
+                    {
+                        problems.Add($"{where}: page {p} lies outside the zone's used range");
+                        break;
+                    }
+                    if (++count > zone.Pages)
+                    {
+                        problems.Add($"{where}: cycle");
+                        break;
+                    }
+                    ref PageDescriptor d = ref map[p];
+                    if (d.Prev != prev) problems.Add($"{where}: page {p} prev is {d.Prev}, expected {prev}");
+                    if ((d.Flags & PageFlags.Buddy) == 0 || (d.Flags & PageFlags.Head) != 0)
+                        problems.Add($"{where}: page {p} has flags {d.Flags}");
+                    if (d.Order != order) problems.Add($"{where}: page {p} has order {d.Order}");
+                    if (d.List != type) problems.Add($"{where}: page {p} says it is on the {d.List} list");
+                    if ((p & ((1u << order) - 1)) != 0) problems.Add($"{where}: page {p} is not aligned to its order");
+                    if (map.PageblockType(p) != type)
+                        problems.Add($"{where}: page {p} lies in a {map.PageblockType(p)} pageblock");
+                    prev = p;
+                }
+                if (zone.ListTail(order, type) != prev) problems.Add($"{where}: tail is {zone.ListTail(order, type)}, last node is {prev}");
+                if (count != zone.BlockCount(order, type)) problems.Add($"{where}: count is {zone.BlockCount(order, type)}, list holds {count}");
+                blocks += count;
+                pages += count << order;
+            }
+        }
+        return (blocks, pages);
+    }
+
+    private static (long FreeHeads, long FreePages, long AllocatedPages) WalkBlocks(Zone zone, PageMap map, List<string> problems)
+    {
+        long freeHeads = 0, freePages = 0, allocatedPages = 0;
+        uint p = zone.StartPage;
+        while (p < zone.PristineStart && problems.Count < MaxProblems)
+        {
+            ref PageDescriptor d = ref map[p];
+            bool free = (d.Flags & PageFlags.Buddy) != 0;
+            bool head = (d.Flags & PageFlags.Head) != 0;
+            if (free == head)
+            {
+                problems.Add($"zone {zone.Index}: page {p} starts no block (flags {d.Flags})");
+                p++;
+                continue;
+            }
+            uint size = 1u << d.Order;
+            if (d.Order > map.MaxOrder || (p & (size - 1)) != 0 || p + size > zone.PristineStart)
+            {
+                problems.Add($"zone {zone.Index}: block at page {p} of order {d.Order} is misaligned or overruns the zone");
+                p++;
+                continue;
+            }
+            if (free)
+            {
+                freeHeads++;
+                freePages += size;
+                uint buddy = p ^ size;
+                if (d.Order < map.MaxOrder && buddy > p && (map[buddy].Flags & PageFlags.Buddy) != 0 && map[buddy].Order == d.Order)
+                    problems.Add($"zone {zone.Index}: free buddies at pages {p} and {buddy} (order {d.Order}) were not merged");
+            }
+            else
+            {
+                allocatedPages += size;
+            }
+            for (uint t = p + 1; t < p + size; t++)
+                if (map[t].Flags != PageFlags.None) problems.Add($"zone {zone.Index}: tail page {t} of block {p} has flags {map[t].Flags}");
+            p += size;
+        }
+        return (freeHeads, freePages, allocatedPages);
+    }
+}

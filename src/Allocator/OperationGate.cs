@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+
+namespace Buddy;
+
+/// <summary>
+/// Counts operations in flight, striped by processor so entering stays uncontended, so that
+/// disposal can wait for them before the memory goes away.
+/// </summary>
+internal sealed class OperationGate
+{
+    [StructLayout(LayoutKind.Explicit, Size = 64)]
+    private struct PaddedCounter
+    {
+        [FieldOffset(0)] public int Value;
+    }
+
+    private readonly PaddedCounter[] stripes;
+    private readonly int mask;
+    private volatile bool closed;
+
+    public OperationGate()
+    {
+        int count = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Environment.ProcessorCount);
+        stripes = new PaddedCounter[count];
+        mask = count - 1;
+    }
+
+    public bool IsClosed => closed;
+
+    /// <summary>Enters, or throws if closed. Pass the result to <see cref="Exit"/>.</summary>
+    public int Enter()
+    {
+        int stripe = Thread.GetCurrentProcessorId() & mask;
+        // Interlocked is a full fence: either Close sees this count, or this thread sees closed.
+        Interlocked.Increment(ref stripes[stripe].Value);
+        if (closed)
+        {
+            Interlocked.Decrement(ref stripes[stripe].Value);
+            throw new ObjectDisposedException(nameof(BuddyArena), "The arena has been disposed.");
+        }
+        return stripe;
+    }
+
+    public void Exit(int stripe) => Interlocked.Decrement(ref stripes[stripe].Value);
+
+    /// <summary>Closes the gate and waits until every operation that entered has left.</summary>
+    public void Close()
+    {
+        closed = true;
+        Interlocked.MemoryBarrier();
+        var wait = new SpinWait();
+        while (InFlight() != 0) wait.SpinOnce();
+    }
+
+    private int InFlight()
+    {
+        int sum = 0;
+        for (int i = 0; i < stripes.Length; i++) sum += Volatile.Read(ref stripes[i].Value);
+        return sum;
+    }
+}

@@ -1,0 +1,44 @@
+using System.Runtime.CompilerServices;
+
+namespace Buddy;
+
+/// <summary>The arena's geometry with its page descriptors and per-pageblock migratetypes.</summary>
+internal sealed unsafe class PageMap
+{
+    public readonly int MaxOrder;
+    public readonly int PageblockOrder;
+    public readonly uint TotalPages;
+    public readonly PageDescriptor* Descriptors;
+    public readonly Migratetype* PageblockTypes;
+
+    public PageMap(int maxOrder, int pageblockOrder, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
+    {
+        MaxOrder = maxOrder;
+        PageblockOrder = pageblockOrder;
+        TotalPages = totalPages;
+        Descriptors = descriptors;
+        PageblockTypes = pageblockTypes;
+    }
+
+    public uint LargestBlockPages => 1u << MaxOrder;
+
+    public uint PageblockPages => 1u << PageblockOrder;
+
+    // Callers pass indices below TotalPages: every index comes from a validated address or a list link.
+    public ref PageDescriptor this[uint page]
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ref Descriptors[page];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Migratetype PageblockType(uint page) => PageblockTypes[page >> PageblockOrder];
+
+    /// <summary>Gives every pageblock of a block of at least pageblock order one type (Linux's change_pageblock_range).</summary>
+    public void SetPageblockTypes(uint page, int order, Migratetype type)
+    {
+        uint first = page >> PageblockOrder;
+        uint count = order > PageblockOrder ? 1u << (order - PageblockOrder) : 1u;
+        for (uint i = 0; i < count; i++) PageblockTypes[first + i] = type;
+    }
+}

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using Buddy.Cli;
+
+var root = new RootCommand("Buddy: a native-memory buddy allocator with free page reporting.");
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(FragmentationCommand.Create());
+return root.Parse(args).Invoke();

@@ -1,0 +1,65 @@
+using System.Runtime.InteropServices;
+
+namespace Buddy.Interop;
+
+/// <summary>P/Invokes into the C library on Linux. No policy: every caller checks results.</summary>
+public static unsafe partial class Libc
+{
+    private const string Library = "libc";
+
+    public const int ProtRead = 0x1;
+    public const int ProtWrite = 0x2;
+    public const int MapPrivate = 0x02;
+    public const int MapAnonymous = 0x20;
+    public const int MapNoReserve = 0x4000;
+
+    public const int MadvDontNeed = 4;
+    public const int MadvFree = 8;
+
+    /// <summary>The largest vector process_madvise accepts (UIO_MAXIOV).</summary>
+    public const int MaxIoVectors = 1024;
+
+    // Generic syscall numbers, shared by x86_64 and arm64.
+    private const long SysPidfdOpen = 434;
+    private const long SysProcessMadvise = 440;
+
+    public static readonly nint MapFailed = -1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVector
+    {
+        public nint Base;
+        public nuint Length;
+    }
+
+    [LibraryImport(Library, EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint address, nuint length);
+
+    [LibraryImport(Library, EntryPoint = "madvise", SetLastError = true)]
+    public static partial int Madvise(nint address, nuint length, int advice);
+
+    [LibraryImport(Library, EntryPoint = "mincore", SetLastError = true)]
+    public static partial int Mincore(nint address, nuint length, byte* vector);
+
+    [LibraryImport(Library, EntryPoint = "getpid")]
+    public static partial int GetPid();
+
+    [LibraryImport(Library, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]
+    private static partial nint Syscall2(long number, nint a, nint b);
+
+    [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]
+    private static partial nint Syscall5(long number, nint a, nint b, nint c, nint d, nint e);
+
+    /// <summary>pidfd_open(2): a file descriptor for a process, or -1.</summary>
+    public static int PidfdOpen(int pid, uint flags) => (int)Syscall2(SysPidfdOpen, pid, (nint)flags);
+
+    /// <summary>process_madvise(2): bytes advised, or -1.</summary>
+    public static nint ProcessMadvise(int pidfd, IoVector* vectors, nuint count, int advice, uint flags)
+        => Syscall5(SysProcessMadvise, pidfd, (nint)vectors, (nint)count, advice, (nint)flags);
+}

@@ -1,0 +1,104 @@
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+
+namespace Buddy.Interop;
+
+/// <summary>A range of address space obtained from the OS, with the values needed to give it back.</summary>
+public readonly record struct Mapping(nint Base, nuint Length, nint MappedBase, nuint MappedLength);
+
+/// <summary>Portable virtual-memory primitives over <see cref="Libc"/> and <see cref="Kernel32"/>.</summary>
+public static unsafe class VirtualMemory
+{
+    public static int PageSize { get; } = Environment.SystemPageSize;
+
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes of zero-filled, read-write address space aligned to
+    /// <paramref name="alignment"/>. On Linux it is MAP_NORESERVE: pages cost memory only once touched.
+    /// On Windows it is reserved and committed; physical pages still arrive on first touch.
+    /// </summary>
+    public static Mapping Map(nuint length, nuint alignment)
+    {
+        if (length == 0) throw new ArgumentOutOfRangeException(nameof(length), "Length must be positive.");
+        if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "Alignment must be a power of two.");
+        nuint mappedLength = length + (alignment > (nuint)PageSize ? alignment : 0);
+        nint mapped;
+        if (OperatingSystem.IsWindows())
+        {
+            mapped = Kernel32.VirtualAlloc(0, mappedLength, Kernel32.MemReserve | Kernel32.MemCommit, Kernel32.PageReadWrite);
+            if (mapped == 0) throw new OutOfMemoryException($"VirtualAlloc of {mappedLength} bytes failed: {new Win32Exception(Marshal.GetLastPInvokeError()).Message}");
+        }
+        else
+        {
+            mapped = Libc.Mmap(0, mappedLength, Libc.ProtRead | Libc.ProtWrite,
+                Libc.MapPrivate | Libc.MapAnonymous | Libc.MapNoReserve, -1, 0);
+            if (mapped == Libc.MapFailed) throw new OutOfMemoryException($"mmap of {mappedLength} bytes failed: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+        nint aligned = (nint)(((nuint)mapped + alignment - 1) & ~(alignment - 1));
+        return new Mapping(aligned, length, mapped, mappedLength);
+    }
+
+    public static void Unmap(Mapping mapping)
+    {
+        bool ok = OperatingSystem.IsWindows()
+            ? Kernel32.VirtualFree(mapping.MappedBase, 0, Kernel32.MemRelease)
+            : Libc.Munmap(mapping.MappedBase, mapping.MappedLength) == 0;
+        if (!ok) throw new InvalidOperationException($"Releasing the mapping at 0x{mapping.MappedBase:x} failed: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
+    /// <summary>madvise(MADV_DONTNEED): private anonymous pages are dropped and read back as zero.</summary>
+    public static bool DontNeed(nint address, nuint length) => Libc.Madvise(address, length, Libc.MadvDontNeed) == 0;
+
+    /// <summary>madvise(MADV_FREE): pages are freed lazily, under memory pressure; contents undefined until then.</summary>
+    public static bool FreeLazily(nint address, nuint length) => Libc.Madvise(address, length, Libc.MadvFree) == 0;
+
+    /// <summary>DiscardVirtualMemory: pages leave the working set; contents become undefined.</summary>
+    public static bool Discard(nint address, nuint length)
+    {
+        if (!OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("DiscardVirtualMemory exists only on Windows.");
+        return Kernel32.DiscardVirtualMemory(address, length) == 0;
+    }
+
+    /// <summary>How many pages of the range are resident (mincore on Linux, QueryWorkingSetEx on Windows).</summary>
+    public static long CountResidentPages(nint address, nuint length)
+    {
+        if (((nuint)address & (nuint)(PageSize - 1)) != 0)
+            throw new ArgumentException($"Address 0x{address:x} is not page aligned.", nameof(address));
+        long pages = (long)((length + (nuint)PageSize - 1) / (nuint)PageSize);
+        return OperatingSystem.IsWindows() ? CountResidentWindows(address, pages) : CountResidentLinux(address, pages);
+    }
+
+    private static long CountResidentLinux(nint address, long pages)
+    {
+        const int Chunk = 4096;
+        byte* vector = stackalloc byte[Chunk];
+        long resident = 0;
+        for (long done = 0; done < pages; done += Chunk)
+        {
+            int count = (int)Math.Min(Chunk, pages - done);
+            nint start = address + (nint)(done * PageSize);
+            if (Libc.Mincore(start, (nuint)count * (nuint)PageSize, vector) != 0)
+                throw new InvalidOperationException($"mincore at 0x{start:x} failed: {Marshal.GetLastPInvokeErrorMessage()}");
+            for (int i = 0; i < count; i++) resident += vector[i] & 1;
+        }
+        return resident;
+    }
+
+    private static long CountResidentWindows(nint address, long pages)
+    {
+        if (!OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
+        const int Chunk = 512;
+        var info = stackalloc Kernel32.WorkingSetExInformation[Chunk];
+        long resident = 0;
+        for (long done = 0; done < pages; done += Chunk)
+        {
+            int count = (int)Math.Min(Chunk, pages - done);
+            for (int i = 0; i < count; i++)
+                info[i] = new Kernel32.WorkingSetExInformation { VirtualAddress = address + (nint)((done + i) * PageSize) };
+            if (!Kernel32.QueryWorkingSetEx(Kernel32.GetCurrentProcess(), info, (uint)(count * sizeof(Kernel32.WorkingSetExInformation))))
+                throw new InvalidOperationException($"QueryWorkingSetEx failed: {Marshal.GetLastPInvokeErrorMessage()}");
+            for (int i = 0; i < count; i++) resident += (long)(info[i].VirtualAttributes & 1);
+        }
+        return resident;
+    }
+}

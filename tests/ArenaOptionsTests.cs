@@ -1,0 +1,67 @@
+namespace Buddy.Tests;
+
+public class ArenaOptionsTests
+{
+    public static TheoryData<ArenaOptions, string> InvalidOptions => new()
+    {
+        { new ArenaOptions { Size = 0 }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { Size = -4 * Arenas.MiB }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { Size = 5 * Arenas.MiB }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { PageSize = 1000 }, nameof(ArenaOptions.PageSize) },
+        { new ArenaOptions { PageSize = 2048 }, nameof(ArenaOptions.PageSize) },
+        { new ArenaOptions { MaxOrder = -1 }, nameof(ArenaOptions.MaxOrder) },
+        { new ArenaOptions { MaxOrder = 21 }, nameof(ArenaOptions.MaxOrder) },
+        { new ArenaOptions { PageblockOrder = 11 }, nameof(ArenaOptions.PageblockOrder) },
+        { new ArenaOptions { PageblockOrder = -1 }, nameof(ArenaOptions.PageblockOrder) },
+        { new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 3 }, nameof(ArenaOptions.ZoneCount) },
+        { new ArenaOptions { ZoneCount = -1 }, nameof(ArenaOptions.ZoneCount) },
+        { new ArenaOptions { Backing = (ArenaBacking)7 }, nameof(ArenaOptions.Backing) },
+        { new ArenaOptions { AtomicReservePercent = 51 }, nameof(ArenaOptions.AtomicReservePercent) },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidOptions))]
+    public void Invalid_option_is_rejected_by_name(ArenaOptions options, string option)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new BuddyArena(options));
+        Assert.Equal(option, e.ParamName);
+        Assert.Contains(option, e.Message);
+    }
+
+    [Fact]
+    public void Defaults_describe_a_one_gibibyte_arena_of_4k_pages_and_4m_blocks()
+    {
+        using var arena = new BuddyArena();
+        Assert.Equal(1L << 30, arena.Size);
+        Assert.Equal(4096, arena.PageSize);
+        Assert.Equal(10, arena.MaxOrder);
+        Assert.Equal(9, arena.PageblockOrder);
+        Assert.Equal(4 * Arenas.MiB, arena.LargestBlockBytes);
+        Assert.Equal(0, arena.BaseAddress % arena.LargestBlockBytes);
+        Assert.InRange(arena.ZoneCount, 1, Environment.ProcessorCount);
+    }
+
+    [Fact]
+    public void Automatic_zone_count_gives_each_zone_at_least_64_mebibytes()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB });
+        Assert.Equal(1, arena.ZoneCount);
+    }
+
+    [Fact]
+    public void Zones_are_contiguous_aligned_and_cover_the_arena()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 44 * Arenas.MiB, ZoneCount = 3 });
+        var zones = arena.GetStatistics().Zones;
+        Assert.Equal(3, zones.Count);
+        long next = 0;
+        foreach (var zone in zones)
+        {
+            Assert.Equal(next, zone.StartPage);
+            Assert.Equal(0, zone.StartPage % (1 << arena.MaxOrder));
+            Assert.Equal(0, zone.Pages % (1 << arena.MaxOrder));
+            next += zone.Pages;
+        }
+        Assert.Equal(arena.TotalPages, next);
+    }
+}

@@ -1,0 +1,69 @@
+namespace Buddy.Tests;
+
+public unsafe class ConcurrencyTests
+{
+    [Fact]
+    public void Threads_allocating_and_freeing_at_once_never_share_a_byte()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 128 * Arenas.MiB, ZoneCount = 2 });
+        const int threadCount = 4;
+        var deadline = DateTime.UtcNow.AddSeconds(3);
+        var survivors = new List<(nint Address, long Bytes)>[threadCount];
+        long operations = 0;
+        Threads.Run(threadCount, id =>
+        {
+            var random = new Random(id);
+            var live = new List<(nint Address, long Bytes, long Tag)>();
+            long sequence = 0, ops = 0;
+            while (true)
+            {
+                bool draining = DateTime.UtcNow >= deadline;
+                if (draining && live.Count <= 64) break;
+                if (!draining && live.Count < 256 && random.Next(3) != 0)
+                {
+                    int order = random.Next(0, 7);
+                    if (!arena.TryAllocate(order, out nint block, (Migratetype)random.Next(0, 4))) continue;
+                    long tag = ((long)id << 48) | ++sequence;
+                    long bytes = arena.BlockBytes(order);
+                    Stamp(block, bytes, tag);
+                    live.Add((block, bytes, tag));
+                }
+                else if (live.Count > 0)
+                {
+                    int index = random.Next(live.Count);
+                    (nint block, long bytes, long tag) = live[index];
+                    Verify(block, bytes, tag);
+                    arena.Free(block);
+                    live[index] = live[^1];
+                    live.RemoveAt(live.Count - 1);
+                }
+                ops++;
+            }
+            foreach (var (block, bytes, tag) in live) Verify(block, bytes, tag);
+            survivors[id] = live.Select(l => (l.Address, l.Bytes)).ToList();
+            Interlocked.Add(ref operations, ops);
+        });
+
+        Assert.True(operations > 10_000, $"only {operations} operations ran");
+        var all = survivors.SelectMany(s => s).OrderBy(s => s.Address).ToList();
+        for (int i = 1; i < all.Count; i++) Assert.True(all[i - 1].Address + all[i - 1].Bytes <= all[i].Address, "two live blocks overlap");
+        arena.CheckInvariants();
+        Assert.Equal(all.Sum(s => s.Bytes) / 4096, arena.GetStatistics().AllocatedPages);
+        all.ForEach(s => arena.Free(s.Address));
+        Assert.Equal(arena.TotalPages, arena.GetStatistics().FreePages);
+        arena.CheckInvariants();
+    }
+
+    /// <summary>Writes the tag into every 8-byte word of the first and last page: overlap shows up as a foreign tag.</summary>
+    private static void Stamp(nint block, long bytes, long tag)
+    {
+        new Span<long>((void*)block, 512).Fill(tag);
+        new Span<long>((void*)(block + (nint)bytes - 4096), 512).Fill(tag);
+    }
+
+    private static void Verify(nint block, long bytes, long tag)
+    {
+        Assert.True(new Span<long>((void*)block, 512).IndexOfAnyExcept(tag) < 0, "a live block's first page changed");
+        Assert.True(new Span<long>((void*)(block + (nint)bytes - 4096), 512).IndexOfAnyExcept(tag) < 0, "a live block's last page changed");
+    }
+}

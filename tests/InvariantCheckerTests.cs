@@ -1,0 +1,84 @@
+namespace Buddy.Tests;
+
+/// <summary>The checker must catch each kind of corruption it claims to look for.</summary>
+public unsafe class InvariantCheckerTests : IDisposable
+{
+    private readonly BuddyArena arena = Arenas.Small();
+    private readonly nint allocated;
+    private readonly uint allocatedPage;
+
+    public InvariantCheckerTests()
+    {
+        allocated = arena.Allocate(2);
+        allocatedPage = (uint)((allocated - arena.BaseAddress) / 4096);
+        arena.CheckInvariants();
+    }
+
+    public void Dispose() => arena.Dispose();
+
+    private ref PageDescriptor Descriptor(uint page) => ref arena.PageMap[page];
+
+    private uint FreeHead(int order) => arena.Zones[0].ListHead(order, Migratetype.Movable);
+
+    private void AssertDetected(string problem)
+    {
+        var e = Assert.Throws<ArenaCorruptionException>(arena.CheckInvariants);
+        Assert.Contains(e.Problems, p => p.Contains(problem, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Flags_on_a_tail_page()
+    {
+        Descriptor(allocatedPage + 1).Flags = PageFlags.Head;
+        AssertDetected("tail page");
+    }
+
+    [Fact]
+    public void A_broken_back_link()
+    {
+        uint head = FreeHead(3);
+        Descriptor(head).Prev = 12345;
+        AssertDetected("prev is 12345");
+    }
+
+    [Fact]
+    public void A_free_block_on_the_wrong_order()
+    {
+        Descriptor(FreeHead(4)).Order = 5;
+        AssertDetected("has order 5");
+    }
+
+    [Fact]
+    public void Unmerged_free_buddies()
+    {
+        // Mark the allocated order-2 block free without merging it with its free buddy.
+        Descriptor(allocatedPage).Flags = PageFlags.Buddy;
+        AssertDetected("were not merged");
+    }
+
+    [Fact]
+    public void A_lost_allocation()
+    {
+        Descriptor(allocatedPage).Flags = PageFlags.None;
+        AssertDetected("starts no block");
+    }
+
+    [Fact]
+    public void Counters_that_disagree_with_the_blocks()
+    {
+        arena.Zones[0].AllocatedPages++;
+        AssertDetected("AllocatedPages is 5");
+        arena.Zones[0].AllocatedPages--;
+        arena.Zones[0].FreePages--;
+        AssertDetected("FreePages is");
+        arena.Zones[0].FreePages++;
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void A_free_block_in_a_pageblock_of_another_type()
+    {
+        arena.PageMap.PageblockTypes[FreeHead(5) >> arena.PageblockOrder] = Migratetype.Reclaimable;
+        AssertDetected("lies in a Reclaimable pageblock");
+    }
+}

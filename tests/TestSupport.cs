@@ -1,0 +1,49 @@
+namespace Buddy.Tests;
+
+internal static class Arenas
+{
+    public const int Page = 4096;
+    public const long MiB = 1L << 20;
+
+    /// <summary>A small single-zone arena: deterministic zone choice for tests that reason about layout.</summary>
+    public static BuddyArena Small(long size = 16 * MiB, int zones = 1, bool groupByMobility = true, int atomicReservePercent = 0)
+        => new(new ArenaOptions { Size = size, ZoneCount = zones, GroupByMobility = groupByMobility, AtomicReservePercent = atomicReservePercent });
+
+    /// <summary>
+    /// Runs a call that must be rejected, and asserts the exception type, that its message names
+    /// <paramref name="subject"/>, and that the allocator is exactly as it was.
+    /// </summary>
+    public static TException AssertRejected<TException>(BuddyArena arena, Action call, string subject) where TException : Exception
+    {
+        ArenaStatistics before = arena.GetStatistics();
+        var e = Assert.Throws<TException>(call);
+        Assert.Contains(subject, e.Message, StringComparison.OrdinalIgnoreCase);
+        arena.CheckInvariants();
+        Assert.Equal(before, arena.GetStatistics());
+        return e;
+    }
+}
+
+internal static class Threads
+{
+    /// <summary>Runs <paramref name="body"/> on <paramref name="count"/> dedicated threads and rethrows the first failure.</summary>
+    public static void Run(int count, Action<int> body)
+    {
+        Exception? failure = null;
+        var threads = Enumerable.Range(0, count).Select(i => new Thread(() =>
+        {
+            try { body(i); }
+            catch (Exception e) { Interlocked.CompareExchange(ref failure, e, null); }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        if (failure is not null) throw new AggregateException(failure);
+    }
+}
+
+/// <summary>Tests that read the process RSS run alone, so other tests' allocations do not blur the figures.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ResidentSetCollection
+{
+    public const string Name = "resident set";
+}
