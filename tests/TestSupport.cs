@@ -24,6 +24,20 @@ internal static class Arenas
     }
 }
 
+internal static class Wait
+{
+    /// <summary>Polls until <paramref name="condition"/> holds; fails after a generous deadline (not a speed check).</summary>
+    public static void Until(Func<bool> condition, string what, int seconds = 30)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting: {what}");
+            Thread.Sleep(10);
+        }
+    }
+}
+
 internal static class Threads
 {
     /// <summary>Runs <paramref name="body"/> on <paramref name="count"/> dedicated threads and rethrows the first failure.</summary>

@@ -39,6 +39,18 @@ public sealed record ArenaOptions
     /// <summary>Group pageblocks by migratetype; false treats every request as Movable.</summary>
     public bool GroupByMobility { get; init; } = true;
 
+    /// <summary>
+    /// Debug option: fill freed blocks with a poison pattern and check it when they are handed out
+    /// again, to catch writes after free. Reported blocks are accepted as zero without being read.
+    /// </summary>
+    public bool PoisonFreedMemory { get; init; }
+
+    /// <summary>
+    /// How long an allocation waits for a block that is mid-report when no other memory is free,
+    /// before it gives up with a <see cref="TimeoutException"/>.
+    /// </summary>
+    public TimeSpan ReportWaitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     internal long LargestBlockBytes => (long)PageSize << MaxOrder;
 
     internal void Validate()
@@ -63,6 +75,8 @@ public sealed record ArenaOptions
             throw new ArgumentOutOfRangeException(nameof(Backing), Backing, "Backing must be AlignedAlloc or Reserve.");
         if (AtomicReservePercent is < 0 or > 50)
             throw new ArgumentOutOfRangeException(nameof(AtomicReservePercent), AtomicReservePercent, "AtomicReservePercent must be between 0 and 50.");
+        if (ReportWaitTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ReportWaitTimeout), ReportWaitTimeout, "ReportWaitTimeout must be positive.");
     }
 
     internal int ResolveZoneCount()

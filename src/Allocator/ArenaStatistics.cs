@@ -1,9 +1,12 @@
+using System.Diagnostics;
+
 namespace Buddy;
 
 /// <summary>A consistent snapshot of one zone, taken under its lock.</summary>
 public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
 {
     private readonly long[] freeBlocks;
+    private readonly long[] reportedBlocks;
 
     internal ZoneStatistics(Zone zone, int maxOrder)
     {
@@ -19,10 +22,21 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         MinWatermark = zone.MinWatermark;
         LowWatermark = zone.LowWatermark;
         MaxOrder = maxOrder;
+        ReportingPages = zone.ReportingPages;
+        ZeroSkippedBytes = zone.ZeroSkippedBytes;
+        SpinWaits = zone.SpinWaits;
+        SpinTime = Stopwatch.GetElapsedTime(0, zone.SpinTicks);
+        LongestSpin = Stopwatch.GetElapsedTime(0, zone.LongestSpinTicks);
         freeBlocks = new long[(maxOrder + 1) * Migratetypes.Count];
+        reportedBlocks = new long[maxOrder + 1];
         for (int order = 0; order <= maxOrder; order++)
+        {
             for (int type = 0; type < Migratetypes.Count; type++)
+            {
                 freeBlocks[order * Migratetypes.Count + type] = zone.BlockCount(order, (Migratetype)type);
+                reportedBlocks[order] += zone.ReportedCount(order, (Migratetype)type);
+            }
+        }
     }
 
     public int Index { get; }
@@ -39,6 +53,28 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     public long MinWatermark { get; }
     public long LowWatermark { get; }
     public int MaxOrder { get; }
+    /// <summary>Free pages mid-report (isolated or marked in place).</summary>
+    public long ReportingPages { get; }
+    /// <summary>Bytes of zeroed allocations served from memory known to be zero, so not cleared.</summary>
+    public long ZeroSkippedBytes { get; }
+    /// <summary>Allocations that waited for a block to come back from a report.</summary>
+    public long SpinWaits { get; }
+    public TimeSpan SpinTime { get; }
+    public TimeSpan LongestSpin { get; }
+
+    /// <summary>Free blocks of one order that have been reported (their memory handed back to the OS).</summary>
+    public long ReportedBlocks(int order) => reportedBlocks[order];
+
+    /// <summary>Reported free pages, all orders.</summary>
+    public long ReportedPages
+    {
+        get
+        {
+            long pages = 0;
+            for (int order = 0; order <= MaxOrder; order++) pages += reportedBlocks[order] << order;
+            return pages;
+        }
+    }
 
     /// <summary>Free blocks of one order on one migratetype's list (pristine blocks are on no list).</summary>
     public long FreeBlocks(int order, Migratetype type) => freeBlocks[order * Migratetypes.Count + (int)type];
@@ -56,7 +92,10 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         && FreePages == other.FreePages && AllocatedPages == other.AllocatedPages
         && PristinePages == other.PristinePages && Allocations == other.Allocations
         && Frees == other.Frees && FailedAllocations == other.FailedAllocations
-        && freeBlocks.AsSpan().SequenceEqual(other.freeBlocks);
+        && ReportingPages == other.ReportingPages && ZeroSkippedBytes == other.ZeroSkippedBytes
+        && SpinWaits == other.SpinWaits && SpinTime == other.SpinTime
+        && freeBlocks.AsSpan().SequenceEqual(other.freeBlocks)
+        && reportedBlocks.AsSpan().SequenceEqual(other.reportedBlocks);
 
     public override bool Equals(object? obj) => Equals(obj as ZoneStatistics);
 
@@ -80,6 +119,12 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
             Allocations += zone.Allocations;
             Frees += zone.Frees;
             FailedAllocations += zone.FailedAllocations;
+            ReportedPages += zone.ReportedPages;
+            ReportingPages += zone.ReportingPages;
+            ZeroSkippedBytes += zone.ZeroSkippedBytes;
+            SpinWaits += zone.SpinWaits;
+            SpinTime += zone.SpinTime;
+            if (zone.LongestSpin > LongestSpin) LongestSpin = zone.LongestSpin;
         }
     }
 
@@ -93,6 +138,17 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     public long Allocations { get; }
     public long Frees { get; }
     public long FailedAllocations { get; }
+    public long ReportedPages { get; }
+    public long ReportingPages { get; }
+    public long ZeroSkippedBytes { get; }
+    public long SpinWaits { get; }
+    public TimeSpan SpinTime { get; }
+    public TimeSpan LongestSpin { get; }
+
+    public long ReportedBytes => ReportedPages * PageSize;
+
+    /// <summary>Reported free blocks of one order across zones.</summary>
+    public long ReportedBlocks(int order) => Zones.Sum(z => z.ReportedBlocks(order));
 
     public long FreeBytes => FreePages * PageSize;
     public long AllocatedBytes => AllocatedPages * PageSize;

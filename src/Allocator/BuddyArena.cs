@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -52,7 +53,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
             throw;
         }
         var descriptors = (PageDescriptor*)descriptorMapping.Base;
-        map = new PageMap(options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
+        map = new PageMap(options.PageSize, options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
             (Migratetype*)(descriptors + totalPages));
         zones = BuildZones(options, map, out zoneQuotient, out zoneRemainder);
     }
@@ -114,14 +115,16 @@ public sealed unsafe partial class BuddyArena : IDisposable
         int stripe = gate.Enter();
         try
         {
-            uint page = AllocatePage(order, options.GroupByMobility ? migratetype : Migratetype.Movable);
+            uint page = AllocatePage(order, options.GroupByMobility ? migratetype : Migratetype.Movable, zeroed, out PageFlags memory);
             if (page == PageDescriptor.None)
             {
                 address = 0;
                 return false;
             }
             address = AddressOf(page);
-            if (zeroed) NativeMemory.Clear((void*)address, (nuint)options.PageSize << order);
+            nuint bytes = (nuint)options.PageSize << order;
+            if ((memory & PageFlags.Poisoned) != 0) CheckPoison(page, order);
+            if (zeroed && (memory & PageFlags.Zeroed) == 0) NativeMemory.Clear((void*)address, bytes);
             return true;
         }
         finally
@@ -205,6 +208,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         try
         {
             Zone zone = ZoneOf(page);
+            int merged;
             lock (zone.Lock)
             {
                 ref PageDescriptor d = ref map[page];
@@ -213,8 +217,11 @@ public sealed unsafe partial class BuddyArena : IDisposable
                     throw new ArgumentException(
                         $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({(long)options.PageSize << d.Order} bytes).",
                         nameof(size));
-                zone.Free(page, d.Order);
+                // Poisoned under the lock: once listed, the block may belong to someone else.
+                if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)options.PageSize << d.Order, Poison);
+                merged = zone.Free(page, d.Order, options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);
             }
+            NotifyFreeBlock(zone, merged);
         }
         finally
         {
@@ -222,25 +229,93 @@ public sealed unsafe partial class BuddyArena : IDisposable
         }
     }
 
-    private uint AllocatePage(int order, Migratetype type)
+    private uint AllocatePage(int order, Migratetype type, bool zeroed, out PageFlags memory)
     {
         int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zones.Length);
-        // Pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to
-        // the min watermark, and HighAtomic requests below it.
+        long waitStart = 0;
+        while (true)
+        {
+            uint page = TryZones(first, order, type, zeroed, out memory, out Zone? served, out uint busy);
+            if (page == PageDescriptor.None && busy == PageDescriptor.None) busy = FindIsolated(order);
+            if (page != PageDescriptor.None || busy == PageDescriptor.None)
+            {
+                Zone accounted = served ?? zones[first];
+                if (page == PageDescriptor.None || waitStart != 0)
+                {
+                    lock (accounted.Lock)
+                    {
+                        if (page == PageDescriptor.None) accounted.FailedAllocations++;
+                        if (waitStart != 0) accounted.RecordSpin(Stopwatch.GetTimestamp() - waitStart);
+                    }
+                }
+                return page;
+            }
+            // The only memory that can serve this is mid-report: wait for its page flag, then retry.
+            if (waitStart == 0) waitStart = Stopwatch.GetTimestamp();
+            WaitWhileReporting(busy, waitStart);
+        }
+    }
+
+    /// <summary>
+    /// Pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to the min
+    /// watermark, and HighAtomic requests below it. A block chosen but mid-report in place stops the search.
+    /// </summary>
+    private uint TryZones(int first, int order, Migratetype type, bool zeroed, out PageFlags memory, out Zone? served, out uint busy)
+    {
+        memory = PageFlags.None;
+        busy = PageDescriptor.None;
         for (int pass = 0; pass < 2; pass++)
         {
             for (int i = 0; i < zones.Length; i++)
             {
-                Zone zone = zones[(first + i) % zones.Length];
-                long keepFree = pass == 0 ? zone.LowWatermark : type == Migratetype.HighAtomic ? 0 : zone.MinWatermark;
-                if (Volatile.Read(ref zone.FreePages) - (1L << order) < keepFree) continue;
+                served = zones[(first + i) % zones.Length];
+                long keepFree = pass == 0 ? served.LowWatermark : type == Migratetype.HighAtomic ? 0 : served.MinWatermark;
+                if (Volatile.Read(ref served.FreePages) - (1L << order) < keepFree) continue;
                 uint page;
-                lock (zone.Lock) page = zone.Allocate(order, type, keepFree);
+                lock (served.Lock) page = served.Allocate(order, type, keepFree, zeroed, out memory, out busy);
+                if (page != PageDescriptor.None || busy != PageDescriptor.None) return page;
+            }
+        }
+        served = null;
+        return PageDescriptor.None;
+    }
+
+    private uint FindIsolated(int order)
+    {
+        foreach (Zone zone in zones)
+        {
+            if (Volatile.Read(ref zone.ReportingPages) == 0) continue;
+            lock (zone.Lock)
+            {
+                uint page = zone.FindIsolated(order);
                 if (page != PageDescriptor.None) return page;
             }
         }
-        lock (zones[first].Lock) zones[first].FailedAllocations++;
         return PageDescriptor.None;
+    }
+
+    private void WaitWhileReporting(uint page, long waitStart)
+    {
+        var spinner = new SpinWait();
+        while ((Volatile.Read(ref Unsafe.As<PageFlags, uint>(ref map[page].Flags)) & (uint)PageFlags.Reporting) != 0)
+        {
+            if (Stopwatch.GetElapsedTime(waitStart) > options.ReportWaitTimeout)
+                throw new TimeoutException(
+                    $"Waited {options.ReportWaitTimeout.TotalSeconds:F1} s for the block at 0x{AddressOf(page):x} to come back from a report; the reporting device is not answering.");
+            spinner.SpinOnce();
+        }
+    }
+
+    private const byte Poison = 0xA5;
+
+    private void CheckPoison(uint page, int order)
+    {
+        var bytes = new ReadOnlySpan<byte>((void*)AddressOf(page), options.PageSize << order);
+        int changed = bytes.IndexOfAnyExcept(Poison);
+        if (changed < 0) return;
+        nint address = AddressOf(page);
+        Free(address);
+        throw new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: byte {changed} is 0x{bytes[changed]:x2}, not the poison 0x{Poison:x2}."]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -275,7 +350,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         for (int i = 0; i < count; i++)
         {
             uint size = (quotient + (i < remainder ? 1u : 0u)) << options.MaxOrder;
-            zones[i] = new Zone(i, start, start + size, map, options.AtomicReservePercent);
+            zones[i] = new Zone(i, start, start + size, map, options.AtomicReservePercent, pristineIsZero: options.Backing == ArenaBacking.Reserve);
             start += size;
         }
         return zones;

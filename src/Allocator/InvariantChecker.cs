@@ -8,13 +8,15 @@ internal static class InvariantChecker
     public static void CheckZone(Zone zone, PageMap map, List<string> problems)
     {
         (long listedBlocks, long listedPages) = CheckLists(zone, map, problems);
-        (long freeHeads, long freePages, long allocatedPages) = WalkBlocks(zone, map, problems);
+        (long freeHeads, long freePages, long allocatedPages, long isolatedPages, long reportingPages) = WalkBlocks(zone, map, problems);
+        if (zone.ReportingPages != reportingPages)
+            problems.Add($"zone {zone.Index}: ReportingPages is {zone.ReportingPages}, blocks mid-report hold {reportingPages}");
         for (uint p = zone.PristineStart; p < zone.EndPage && problems.Count < MaxProblems; p += map.LargestBlockPages)
             if (map[p].Flags != PageFlags.None) problems.Add($"zone {zone.Index}: pristine page {p} has flags {map[p].Flags}");
         if (freeHeads != listedBlocks)
             problems.Add($"zone {zone.Index}: {freeHeads} free block heads but {listedBlocks} blocks on lists");
-        if (freePages != listedPages)
-            problems.Add($"zone {zone.Index}: {freePages} free pages in blocks but {listedPages} pages on lists");
+        if (freePages - isolatedPages != listedPages)
+            problems.Add($"zone {zone.Index}: {freePages - isolatedPages} listed free pages in blocks but {listedPages} pages on lists");
         if (zone.FreePages != freePages + zone.PristinePages)
             problems.Add($"zone {zone.Index}: FreePages is {zone.FreePages}, blocks and pristine hold {freePages + zone.PristinePages}");
         if (zone.AllocatedPages != allocatedPages)
@@ -33,7 +35,7 @@ internal static class InvariantChecker
                 var type = (Migratetype)t;
                 string where = $"zone {zone.Index} list (order {order}, {type})";
                 uint prev = PageDescriptor.None;
-                long count = 0;
+                long count = 0, reported = 0;
                 for (uint p = zone.ListHead(order, type); p != PageDescriptor.None; p = map[p].Next)
                 {
                     if (problems.Count >= MaxProblems) return (blocks, pages);
@@ -56,10 +58,15 @@ internal static class InvariantChecker
                     if ((p & ((1u << order) - 1)) != 0) problems.Add($"{where}: page {p} is not aligned to its order");
                     if (map.PageblockType(p) != type)
                         problems.Add($"{where}: page {p} lies in a {map.PageblockType(p)} pageblock");
+                    if ((d.Flags & PageFlags.Reported) != 0) reported++;
+                    else if (reported > 0) problems.Add($"{where}: unreported page {p} follows a reported block");
+                    if ((d.Flags & (PageFlags.Reported | PageFlags.Reporting)) == (PageFlags.Reported | PageFlags.Reporting))
+                        problems.Add($"{where}: page {p} is both reported and mid-report");
                     prev = p;
                 }
                 if (zone.ListTail(order, type) != prev) problems.Add($"{where}: tail is {zone.ListTail(order, type)}, last node is {prev}");
                 if (count != zone.BlockCount(order, type)) problems.Add($"{where}: count is {zone.BlockCount(order, type)}, list holds {count}");
+                if (reported != zone.ReportedCount(order, type)) problems.Add($"{where}: reported count is {zone.ReportedCount(order, type)}, list holds {reported}");
                 blocks += count;
                 pages += count << order;
             }
@@ -67,14 +74,17 @@ internal static class InvariantChecker
         return (blocks, pages);
     }
 
-    private static (long FreeHeads, long FreePages, long AllocatedPages) WalkBlocks(Zone zone, PageMap map, List<string> problems)
+    private static (long FreeHeads, long FreePages, long AllocatedPages, long IsolatedPages, long ReportingPages) WalkBlocks(
+        Zone zone, PageMap map, List<string> problems)
     {
-        long freeHeads = 0, freePages = 0, allocatedPages = 0;
+        long freeHeads = 0, freePages = 0, allocatedPages = 0, isolatedPages = 0, reportingPages = 0;
         uint p = zone.StartPage;
         while (p < zone.PristineStart && problems.Count < MaxProblems)
         {
             ref PageDescriptor d = ref map[p];
-            bool free = (d.Flags & PageFlags.Buddy) != 0;
+            bool listed = (d.Flags & PageFlags.Buddy) != 0;
+            bool reporting = (d.Flags & PageFlags.Reporting) != 0;
+            bool free = listed || reporting;
             bool head = (d.Flags & PageFlags.Head) != 0;
             if (free == head)
             {
@@ -91,10 +101,13 @@ internal static class InvariantChecker
             }
             if (free)
             {
-                freeHeads++;
+                if (listed) freeHeads++;
+                else isolatedPages += size;
+                if (reporting) reportingPages += size;
                 freePages += size;
                 uint buddy = p ^ size;
-                if (d.Order < map.MaxOrder && buddy > p && (map[buddy].Flags & PageFlags.Buddy) != 0 && map[buddy].Order == d.Order)
+                if (d.Order < map.MaxOrder && buddy > p && !reporting
+                    && (map[buddy].Flags & (PageFlags.Buddy | PageFlags.Reporting)) == PageFlags.Buddy && map[buddy].Order == d.Order)
                     problems.Add($"zone {zone.Index}: free buddies at pages {p} and {buddy} (order {d.Order}) were not merged");
             }
             else
@@ -105,6 +118,6 @@ internal static class InvariantChecker
                 if (map[t].Flags != PageFlags.None) problems.Add($"zone {zone.Index}: tail page {t} of block {p} has flags {map[t].Flags}");
             p += size;
         }
-        return (freeHeads, freePages, allocatedPages);
+        return (freeHeads, freePages, allocatedPages, isolatedPages, reportingPages);
     }
 }

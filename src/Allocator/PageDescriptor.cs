@@ -17,6 +17,14 @@ public enum PageFlags : uint
     Reporting = 1 << 3,
     /// <summary>Free block known to read as zero.</summary>
     Zeroed = 1 << 4,
+    /// <summary>Free block filled with the poison pattern when it was freed (debug option).</summary>
+    Poisoned = 1 << 5,
+}
+
+internal static class PageStates
+{
+    /// <summary>What a free block knows about its memory; kept by a split, kept by a merge only when both halves have it.</summary>
+    public const PageFlags Memory = PageFlags.Reported | PageFlags.Zeroed | PageFlags.Poisoned;
 }
 
 /// <summary>

@@ -5,14 +5,16 @@ namespace Buddy;
 /// <summary>The arena's geometry with its page descriptors and per-pageblock migratetypes.</summary>
 internal sealed unsafe class PageMap
 {
+    public readonly int PageSize;
     public readonly int MaxOrder;
     public readonly int PageblockOrder;
     public readonly uint TotalPages;
     public readonly PageDescriptor* Descriptors;
     public readonly Migratetype* PageblockTypes;
 
-    public PageMap(int maxOrder, int pageblockOrder, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
+    public PageMap(int pageSize, int maxOrder, int pageblockOrder, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
     {
+        PageSize = pageSize;
         MaxOrder = maxOrder;
         PageblockOrder = pageblockOrder;
         TotalPages = totalPages;

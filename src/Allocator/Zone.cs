@@ -5,8 +5,10 @@ namespace Buddy;
 /// <summary>
 /// A contiguous, largest-block-aligned part of the arena with its own lock and free areas
 /// (one list per order and migratetype). Every method here expects <see cref="Lock"/> held.
+/// On each list, unreported blocks come first and reported ones after (frees go to the head,
+/// reported blocks to the tail), so a scan from the head for work stops at the first reported block.
 /// </summary>
-internal sealed unsafe class Zone
+internal sealed unsafe partial class Zone
 {
     public readonly int Index;
     public readonly uint StartPage;
@@ -19,9 +21,11 @@ internal sealed unsafe class Zone
     public readonly long LowWatermark;
 
     private readonly PageMap map;
+    private readonly bool pristineIsZero;
     private readonly uint[] heads;
     private readonly uint[] tails;
     private readonly long[] blockCounts;
+    private readonly long[] reportedCounts;
 
     /// <summary>
     /// Largest blocks from here to <see cref="EndPage"/> were never handed out: their descriptors are
@@ -29,24 +33,27 @@ internal sealed unsafe class Zone
     /// </summary>
     public uint PristineStart { get; private set; }
 
-    /// <summary>Free pages, pristine ones included. Written under the lock; read racily to pick a zone.</summary>
+    /// <summary>Free pages, pristine and isolated ones included. Written under the lock; read racily to pick a zone.</summary>
     public long FreePages;
     public long AllocatedPages;
     public long Allocations;
     public long Frees;
     public long FailedAllocations;
+    public long ZeroSkippedBytes;
 
-    public Zone(int index, uint startPage, uint endPage, PageMap map, int atomicReservePercent)
+    public Zone(int index, uint startPage, uint endPage, PageMap map, int atomicReservePercent, bool pristineIsZero)
     {
         Index = index;
         StartPage = startPage;
         EndPage = endPage;
         PristineStart = startPage;
         this.map = map;
+        this.pristineIsZero = pristineIsZero;
         int lists = (map.MaxOrder + 1) * Migratetypes.Count;
         heads = new uint[lists];
         tails = new uint[lists];
         blockCounts = new long[lists];
+        reportedCounts = new long[lists];
         Array.Fill(heads, PageDescriptor.None);
         Array.Fill(tails, PageDescriptor.None);
         FreePages = Pages;
@@ -63,67 +70,92 @@ internal sealed unsafe class Zone
 
     public long BlockCount(int order, Migratetype type) => blockCounts[ListIndex(order, type)];
 
+    public long ReportedCount(int order, Migratetype type) => reportedCounts[ListIndex(order, type)];
+
     public uint ListHead(int order, Migratetype type) => heads[ListIndex(order, type)];
 
     public uint ListTail(int order, Migratetype type) => tails[ListIndex(order, type)];
 
     /// <summary>
     /// Takes a block of <paramref name="order"/> for <paramref name="type"/>, leaving at least
-    /// <paramref name="keepFree"/> pages free. Returns its first page, or <see cref="PageDescriptor.None"/>.
+    /// <paramref name="keepFree"/> pages free. Returns its first page and what is known of its memory,
+    /// or <see cref="PageDescriptor.None"/>; then <paramref name="busyPage"/> names a block that was
+    /// chosen but is mid-report in place, to wait for.
     /// </summary>
-    public uint Allocate(int order, Migratetype type, long keepFree)
+    public uint Allocate(int order, Migratetype type, long keepFree, bool zeroed, out PageFlags memory, out uint busyPage)
     {
+        memory = PageFlags.None;
+        busyPage = PageDescriptor.None;
         if (FreePages - (1L << order) < keepFree) return PageDescriptor.None;
-        if (TakeFromList(order, type, out uint page, out int found)
-            || TakePristine(type, out page, out found)
-            || TakeFallback(order, type, out page, out found, out type))
+        if (TakeFromList(order, type, out uint page, out int found, out busyPage)
+            || (busyPage == PageDescriptor.None && TakePristine(type, out page, out found))
+            || (busyPage == PageDescriptor.None && TakeFallback(order, type, out page, out found, out type, out busyPage)))
         {
+            memory = map[page].Flags & PageStates.Memory;
             if (found >= map.PageblockOrder) map.SetPageblockTypes(page, found, type);
-            Split(page, found, order, type);
+            Split(page, found, order, type, memory);
             ref PageDescriptor head = ref map[page];
             head.Flags = PageFlags.Head;
             head.Order = (byte)order;
             FreePages -= 1L << order;
             AllocatedPages += 1L << order;
             Allocations++;
+            if (zeroed && (memory & PageFlags.Zeroed) != 0) ZeroSkippedBytes += (long)map.PageSize << order;
             return page;
         }
         return PageDescriptor.None;
     }
 
-    /// <summary>Returns an allocated block (already validated) and merges it with free buddies.</summary>
-    public void Free(uint page, int order)
+    /// <summary>Returns an allocated block (already validated). Returns the order of the free block it became part of.</summary>
+    public int Free(uint page, int order, PageFlags memory)
     {
-        map[page].Flags = PageFlags.None;
         AllocatedPages -= 1L << order;
         FreePages += 1L << order;
         Frees++;
+        return MergeAndAdd(page, order, memory);
+    }
+
+    /// <summary>
+    /// Merges a free block with free buddies (never with one mid-report) and lists it. A merged block
+    /// keeps a memory state only when both halves have it: reported plus unreported is unreported.
+    /// </summary>
+    private int MergeAndAdd(uint page, int order, PageFlags memory)
+    {
         while (order < map.MaxOrder)
         {
             uint buddy = page ^ (1u << order);
             ref PageDescriptor other = ref map[buddy];
-            if ((other.Flags & PageFlags.Buddy) == 0 || other.Order != order) break;
+            if ((other.Flags & (PageFlags.Buddy | PageFlags.Reporting)) != PageFlags.Buddy || other.Order != order) break;
+            memory &= other.Flags;
             Unlink(buddy);
             other.Flags = PageFlags.None;
+            map[page].Flags = PageFlags.None;
             page &= ~(1u << order);
             order++;
         }
-        AddHead(page, order, map.PageblockType(page));
+        AddFree(page, order, map.PageblockType(page), memory & PageStates.Memory);
+        return order;
     }
 
-    private bool TakeFromList(int order, Migratetype type, out uint page, out int found)
+    private bool TakeFromList(int order, Migratetype type, out uint page, out int found, out uint busyPage)
     {
+        busyPage = PageDescriptor.None;
         for (found = order; found <= map.MaxOrder; found++)
         {
             page = heads[ListIndex(found, type)];
-            if (page != PageDescriptor.None)
-            {
-                Unlink(page);
-                return true;
-            }
+            if (page == PageDescriptor.None) continue;
+            if (IsBusy(page, out busyPage)) return false;
+            Unlink(page);
+            return true;
         }
         page = PageDescriptor.None;
         return false;
+    }
+
+    private bool IsBusy(uint page, out uint busyPage)
+    {
+        busyPage = (map[page].Flags & PageFlags.Reporting) != 0 ? page : PageDescriptor.None;
+        return busyPage != PageDescriptor.None;
     }
 
     private bool TakePristine(Migratetype type, out uint page, out int found)
@@ -133,6 +165,7 @@ internal sealed unsafe class Zone
         if (page >= EndPage) return false;
         PristineStart += map.LargestBlockPages;
         map.SetPageblockTypes(page, found, type);
+        map[page].Flags = pristineIsZero ? PageFlags.Zeroed : PageFlags.None;
         return true;
     }
 
@@ -140,14 +173,17 @@ internal sealed unsafe class Zone
     /// Steals from another migratetype, largest block first (Linux's __rmqueue_fallback). A large
     /// steal, or one for a long-lived type, claims the whole pageblock when half of it is free.
     /// </summary>
-    private bool TakeFallback(int order, Migratetype type, out uint page, out int found, out Migratetype listType)
+    private bool TakeFallback(int order, Migratetype type, out uint page, out int found, out Migratetype listType, out uint busyPage)
     {
+        listType = type;
+        busyPage = PageDescriptor.None;
         foreach (Migratetype fallback in Migratetypes.Fallbacks(type))
         {
             for (found = map.MaxOrder; found >= order; found--)
             {
                 page = heads[ListIndex(found, fallback)];
                 if (page == PageDescriptor.None) continue;
+                if (IsBusy(page, out busyPage)) return false;
                 bool claimWhole = found >= map.PageblockOrder
                     || ((found >= map.PageblockOrder / 2 || type != Migratetype.Movable) && TryClaimPageblock(page, type));
                 listType = claimWhole ? type : fallback;
@@ -157,56 +193,69 @@ internal sealed unsafe class Zone
         }
         page = PageDescriptor.None;
         found = 0;
-        listType = type;
         return false;
     }
 
-    /// <summary>Retypes a pageblock and moves its free blocks to the new lists, if at least half of it is free.</summary>
+    /// <summary>Retypes a pageblock and moves its listed free blocks, if at least half of it is free.</summary>
     private bool TryClaimPageblock(uint page, Migratetype type)
     {
         uint start = page & ~(map.PageblockPages - 1);
         uint end = start + map.PageblockPages;
         long free = 0;
         for (uint p = start; p < end; p += 1u << map[p].Order)
-            if ((map[p].Flags & PageFlags.Buddy) != 0) free += 1L << map[p].Order;
+            if ((map[p].Flags & (PageFlags.Buddy | PageFlags.Reporting)) != 0) free += 1L << map[p].Order;
         if (free * 2 < map.PageblockPages) return false;
         map.PageblockTypes[start >> map.PageblockOrder] = type;
         for (uint p = start; p < end; p += 1u << map[p].Order)
         {
-            if ((map[p].Flags & PageFlags.Buddy) == 0) continue;
+            PageFlags flags = map[p].Flags;
+            if ((flags & PageFlags.Buddy) == 0) continue;
             Unlink(p);
-            AddHead(p, map[p].Order, type);
+            AddFree(p, map[p].Order, type, flags & ~PageFlags.Buddy);
         }
         return true;
     }
 
-    /// <summary>Splits a block of order <paramref name="high"/> down to <paramref name="low"/>, freeing the upper halves.</summary>
-    private void Split(uint page, int high, int low, Migratetype type)
+    /// <summary>Splits a block of order <paramref name="high"/> down to <paramref name="low"/>, listing the upper halves.</summary>
+    private void Split(uint page, int high, int low, Migratetype type, PageFlags memory)
     {
         while (high > low)
         {
             high--;
-            AddHead(page + (1u << high), high, type);
+            AddFree(page + (1u << high), high, type, memory);
         }
     }
 
-    public void AddHead(uint page, int order, Migratetype type)
+    /// <summary>Lists a free block: at the tail when reported, else at the head.</summary>
+    private void AddFree(uint page, int order, Migratetype type, PageFlags state)
     {
         int list = ListIndex(order, type);
         ref PageDescriptor d = ref map[page];
-        d.Flags = PageFlags.Buddy;
+        d.Flags = PageFlags.Buddy | state;
         d.Order = (byte)order;
         d.List = type;
-        d.Prev = PageDescriptor.None;
-        d.Next = heads[list];
-        if (d.Next != PageDescriptor.None) map[d.Next].Prev = page;
-        else tails[list] = page;
-        heads[list] = page;
+        if ((state & PageFlags.Reported) != 0)
+        {
+            d.Next = PageDescriptor.None;
+            d.Prev = tails[list];
+            if (d.Prev != PageDescriptor.None) map[d.Prev].Next = page;
+            else heads[list] = page;
+            tails[list] = page;
+            reportedCounts[list]++;
+        }
+        else
+        {
+            d.Prev = PageDescriptor.None;
+            d.Next = heads[list];
+            if (d.Next != PageDescriptor.None) map[d.Next].Prev = page;
+            else tails[list] = page;
+            heads[list] = page;
+        }
         blockCounts[list]++;
     }
 
     /// <summary>Removes a free block from its list; its flags are the caller's to change.</summary>
-    public void Unlink(uint page)
+    private void Unlink(uint page)
     {
         ref PageDescriptor d = ref map[page];
         int list = ListIndex(d.Order, d.List);
@@ -216,5 +265,6 @@ internal sealed unsafe class Zone
         else tails[list] = d.Prev;
         d.Next = d.Prev = PageDescriptor.None;
         blockCounts[list]--;
+        if ((d.Flags & PageFlags.Reported) != 0) reportedCounts[list]--;
     }
 }

@@ -1,0 +1,102 @@
+namespace Buddy;
+
+/// <summary>Free page reporting support: isolation, put-back and waiting for blocks mid-report.</summary>
+internal sealed partial class Zone
+{
+    /// <summary>Blocks unlinked for a report (Isolate mode), so waiting allocations can find one.</summary>
+    private readonly List<uint> isolated = [];
+
+    /// <summary>Free pages mid-report, unlinked or in place.</summary>
+    public long ReportingPages;
+    public long SpinWaits;
+    public long SpinTicks;
+    public long LongestSpinTicks;
+
+    /// <summary>Unreported free pages in blocks of <paramref name="minOrder"/> or larger, not counting pristine ones.</summary>
+    public long UnreportedPages(int minOrder)
+    {
+        long pages = 0;
+        for (int order = minOrder; order <= map.MaxOrder; order++)
+            for (int t = 0; t < Migratetypes.Count; t++)
+                pages += (BlockCount(order, (Migratetype)t) - ReportedCount(order, (Migratetype)t)) << order;
+        return pages;
+    }
+
+    /// <summary>
+    /// Marks up to <paramref name="batch"/>.Length unreported free blocks of <paramref name="minOrder"/>
+    /// or larger as Reporting: unlinked (Isolate mode) or left on their list (in place). Each list is
+    /// scanned from its head and only up to its first reported block.
+    /// </summary>
+    public int BeginReport(int minOrder, bool inPlace, Span<uint> batch)
+    {
+        int count = 0;
+        for (int order = minOrder; order <= map.MaxOrder && count < batch.Length; order++)
+        {
+            for (int t = 0; t < Migratetypes.Count && count < batch.Length; t++)
+            {
+                if (!Migratetypes.IsAllocatable((Migratetype)t)) continue;
+                uint page = ListHead(order, (Migratetype)t);
+                while (page != PageDescriptor.None && count < batch.Length)
+                {
+                    ref PageDescriptor d = ref map[page];
+                    uint next = d.Next;
+                    if ((d.Flags & PageFlags.Reported) != 0) break;
+                    if ((d.Flags & PageFlags.Reporting) == 0)
+                    {
+                        if (inPlace)
+                        {
+                            d.Flags |= PageFlags.Reporting;
+                        }
+                        else
+                        {
+                            Unlink(page);
+                            d.Flags = PageFlags.Reporting | (d.Flags & PageStates.Memory);
+                            isolated.Add(page);
+                        }
+                        ReportingPages += 1L << order;
+                        batch[count++] = page;
+                    }
+                    page = next;
+                }
+            }
+        }
+        return count;
+    }
+
+    /// <summary>True when <paramref name="page"/> heads a block of this zone that is mid-report.</summary>
+    public bool IsReporting(uint page) => page >= StartPage && page < PristineStart && (map[page].Flags & PageFlags.Reporting) != 0;
+
+    /// <summary>
+    /// Puts back blocks from <see cref="BeginReport"/>. Reported ones go to their list's tail marked
+    /// Reported (and Zeroed when the device zeroes); unreported ones keep what they knew.
+    /// </summary>
+    public void EndReport(ReadOnlySpan<uint> batch, bool reported, bool zeroed)
+    {
+        foreach (uint page in batch)
+        {
+            ref PageDescriptor d = ref map[page];
+            PageFlags memory = d.Flags & PageStates.Memory;
+            if ((d.Flags & PageFlags.Buddy) != 0) Unlink(page);
+            else isolated.Remove(page);
+            if (reported) memory = PageFlags.Reported | (zeroed ? PageFlags.Zeroed : PageFlags.None);
+            d.Flags = PageFlags.None;
+            ReportingPages -= 1L << d.Order;
+            MergeAndAdd(page, d.Order, memory);
+        }
+    }
+
+    /// <summary>An isolated block that could serve an allocation of <paramref name="order"/>, or None.</summary>
+    public uint FindIsolated(int order)
+    {
+        foreach (uint page in isolated)
+            if (map[page].Order >= order) return page;
+        return PageDescriptor.None;
+    }
+
+    public void RecordSpin(long ticks)
+    {
+        SpinWaits++;
+        SpinTicks += ticks;
+        LongestSpinTicks = Math.Max(LongestSpinTicks, ticks);
+    }
+}

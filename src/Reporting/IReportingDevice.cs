@@ -1,0 +1,16 @@
+namespace Buddy.Reporting;
+
+/// <summary>
+/// Where reported free memory goes (Linux's page_reporting_dev_info.report). One call takes a
+/// scatterlist of ranges; it returns true only when every range was reported. A device may also
+/// throw; the reporter treats that as a failure and nothing is lost.
+/// </summary>
+public interface IReportingDevice
+{
+    string Name { get; }
+
+    /// <summary>True when reported private anonymous memory reads as zero afterwards (MADV_DONTNEED).</summary>
+    bool ZeroesMemory { get; }
+
+    bool Report(ReadOnlySpan<FreeBlock> ranges);
+}

@@ -1,0 +1,33 @@
+namespace Buddy.Reporting.Testing;
+
+/// <summary>Fails every <c>failEvery</c>-th call, by returning false or by throwing; the other calls go on.</summary>
+public sealed class FailingDevice : IReportingDevice
+{
+    private readonly IReportingDevice? inner;
+    private readonly int failEvery;
+    private readonly bool throwOnFailure;
+    private long calls;
+    private long failures;
+
+    public FailingDevice(int failEvery = 1, bool throwOnFailure = false, IReportingDevice? inner = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(failEvery, 1);
+        this.failEvery = failEvery;
+        this.throwOnFailure = throwOnFailure;
+        this.inner = inner;
+    }
+
+    public string Name => $"failing (1 in {failEvery})";
+
+    public bool ZeroesMemory => inner?.ZeroesMemory ?? false;
+
+    public long Failures => Interlocked.Read(ref failures);
+
+    public bool Report(ReadOnlySpan<FreeBlock> ranges)
+    {
+        if (Interlocked.Increment(ref calls) % failEvery != 0) return inner?.Report(ranges) ?? true;
+        Interlocked.Increment(ref failures);
+        if (throwOnFailure) throw new IOException($"Injected reporting failure on a scatterlist of {ranges.Length} ranges.");
+        return false;
+    }
+}
