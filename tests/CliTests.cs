@@ -19,26 +19,35 @@ public class CliTests
     }
 
     [Fact]
-    public void Demo_json_reports_the_burst_and_the_free_memory_by_order()
+    public void Demo_json_shows_rss_falling_back_with_reporting_and_staying_without()
     {
-        var (exit, output, error) = RunBuddy("demo", "--peak-mib", "64", "--live-mib", "8", "--json");
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The demo's figures come from statm and MADV_DONTNEED.");
+        var (exit, output, error) = RunBuddy("demo", "--peak-mib", "256", "--live-mib", "16", "--delay-ms", "200", "--json");
         Assert.True(exit == 0, error);
         using var json = JsonDocument.Parse(output);
         JsonElement root = json.RootElement;
-        Assert.InRange(root.GetProperty("live_bytes").GetInt64(), 1, 8L << 20);
-        Assert.True(root.GetProperty("peak_rss_bytes").GetInt64() >= root.GetProperty("start_rss_bytes").GetInt64() + (56L << 20));
+        long live = root.GetProperty("live_bytes").GetInt64();
+        long peak = root.GetProperty("peak_rss_bytes").GetInt64();
+        long idle = root.GetProperty("idle_rss_bytes").GetInt64();
+        Assert.InRange(live, 1, 16L << 20);
+        Assert.True(peak >= root.GetProperty("start_rss_bytes").GetInt64() + (200L << 20), $"peak {peak}");
+        Assert.True(idle <= live + (64L << 20) + root.GetProperty("start_rss_bytes").GetInt64(), $"idle {idle}, live {live}");
+        Assert.True(root.GetProperty("reported_bytes").GetInt64() >= 200L << 20);
+        Assert.True(root.GetProperty("seconds_to_idle").ValueKind == JsonValueKind.Number);
         Assert.Equal(11, root.GetProperty("free_blocks_by_order").GetArrayLength());
-        Assert.Equal(root.GetProperty("arena_bytes").GetInt64(),
-            root.GetProperty("live_bytes").GetInt64() + root.GetProperty("free_bytes").GetInt64());
+        JsonElement without = root.GetProperty("without_reporting");
+        Assert.True(without.GetProperty("idle_rss_bytes").GetInt64() >= without.GetProperty("peak_rss_bytes").GetInt64() * 9 / 10);
     }
 
     [Fact]
-    public void Demo_table_names_each_figure()
+    public void Demo_table_compares_the_runs_with_and_without_reporting()
     {
-        var (exit, output, error) = RunBuddy("demo", "--peak-mib", "32", "--live-mib", "4");
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The demo's figures come from statm and MADV_DONTNEED.");
+        var (exit, output, error) = RunBuddy("demo", "--peak-mib", "64", "--live-mib", "4", "--delay-ms", "100");
         Assert.True(exit == 0, error);
-        Assert.Contains("RSS at peak", output);
-        Assert.Contains("free blocks", output);
+        Assert.Contains("with reporting", output);
+        Assert.Contains("RSS after idle", output);
+        Assert.Contains("seconds until RSS fell", output);
     }
 
     [Fact]

@@ -53,7 +53,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
             throw;
         }
         var descriptors = (PageDescriptor*)descriptorMapping.Base;
-        map = new PageMap(options.PageSize, options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
+        map = new PageMap(baseAddress, options.PageSize, options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
             (Migratetype*)(descriptors + totalPages));
         zones = BuildZones(options, map, out zoneQuotient, out zoneRemainder);
     }
@@ -218,7 +218,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
                         $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({(long)options.PageSize << d.Order} bytes).",
                         nameof(size));
                 // Poisoned under the lock: once listed, the block may belong to someone else.
-                if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)options.PageSize << d.Order, Poison);
+                if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)options.PageSize << d.Order, PageMap.Poison);
                 merged = zone.Free(page, d.Order, options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);
             }
             NotifyFreeBlock(zone, merged);
@@ -306,16 +306,14 @@ public sealed unsafe partial class BuddyArena : IDisposable
         }
     }
 
-    private const byte Poison = 0xA5;
-
     private void CheckPoison(uint page, int order)
     {
         var bytes = new ReadOnlySpan<byte>((void*)AddressOf(page), options.PageSize << order);
-        int changed = bytes.IndexOfAnyExcept(Poison);
+        int changed = bytes.IndexOfAnyExcept(PageMap.Poison);
         if (changed < 0) return;
         nint address = AddressOf(page);
         Free(address);
-        throw new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: byte {changed} is 0x{bytes[changed]:x2}, not the poison 0x{Poison:x2}."]);
+        throw new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: byte {changed} is 0x{bytes[changed]:x2}, not the poison 0x{PageMap.Poison:x2}."]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -350,7 +348,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         for (int i = 0; i < count; i++)
         {
             uint size = (quotient + (i < remainder ? 1u : 0u)) << options.MaxOrder;
-            zones[i] = new Zone(i, start, start + size, map, options.AtomicReservePercent, pristineIsZero: options.Backing == ArenaBacking.Reserve);
+            zones[i] = new Zone(i, start, start + size, map, options);
             start += size;
         }
         return zones;

@@ -5,6 +5,10 @@ namespace Buddy;
 /// <summary>The arena's geometry with its page descriptors and per-pageblock migratetypes.</summary>
 internal sealed unsafe class PageMap
 {
+    /// <summary>The byte that fills freed memory when poisoning is on.</summary>
+    public const byte Poison = 0xA5;
+
+    public readonly nint BaseAddress;
     public readonly int PageSize;
     public readonly int MaxOrder;
     public readonly int PageblockOrder;
@@ -12,8 +16,9 @@ internal sealed unsafe class PageMap
     public readonly PageDescriptor* Descriptors;
     public readonly Migratetype* PageblockTypes;
 
-    public PageMap(int pageSize, int maxOrder, int pageblockOrder, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
+    public PageMap(nint baseAddress, int pageSize, int maxOrder, int pageblockOrder, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
     {
+        BaseAddress = baseAddress;
         PageSize = pageSize;
         MaxOrder = maxOrder;
         PageblockOrder = pageblockOrder;
@@ -21,6 +26,8 @@ internal sealed unsafe class PageMap
         Descriptors = descriptors;
         PageblockTypes = pageblockTypes;
     }
+
+    public nint AddressOf(uint page) => BaseAddress + (nint)page * PageSize;
 
     public uint LargestBlockPages => 1u << MaxOrder;
 

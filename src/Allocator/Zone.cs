@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
@@ -21,7 +22,9 @@ internal sealed unsafe partial class Zone
     public readonly long LowWatermark;
 
     private readonly PageMap map;
-    private readonly bool pristineIsZero;
+    /// <summary>What a block carved from the pristine range knows of its memory.</summary>
+    private readonly PageFlags pristineMemory;
+    private readonly bool poisonPristine;
     private readonly uint[] heads;
     private readonly uint[] tails;
     private readonly long[] blockCounts;
@@ -41,14 +44,18 @@ internal sealed unsafe partial class Zone
     public long FailedAllocations;
     public long ZeroSkippedBytes;
 
-    public Zone(int index, uint startPage, uint endPage, PageMap map, int atomicReservePercent, bool pristineIsZero)
+    public Zone(int index, uint startPage, uint endPage, PageMap map, ArenaOptions options)
     {
         Index = index;
         StartPage = startPage;
         EndPage = endPage;
         PristineStart = startPage;
         this.map = map;
-        this.pristineIsZero = pristineIsZero;
+        // Reserved memory starts as zero pages. With poisoning on, every free page is poisoned, so
+        // merges never mix poisoned and unknown memory.
+        poisonPristine = options.PoisonFreedMemory;
+        pristineMemory = poisonPristine ? PageFlags.Poisoned
+            : options.Backing == ArenaBacking.Reserve ? PageFlags.Zeroed : PageFlags.None;
         int lists = (map.MaxOrder + 1) * Migratetypes.Count;
         heads = new uint[lists];
         tails = new uint[lists];
@@ -57,7 +64,7 @@ internal sealed unsafe partial class Zone
         Array.Fill(heads, PageDescriptor.None);
         Array.Fill(tails, PageDescriptor.None);
         FreePages = Pages;
-        MinWatermark = Pages * atomicReservePercent / 100;
+        MinWatermark = Pages * options.AtomicReservePercent / 100;
         LowWatermark = MinWatermark + Pages / 64;
     }
 
@@ -165,7 +172,8 @@ internal sealed unsafe partial class Zone
         if (page >= EndPage) return false;
         PristineStart += map.LargestBlockPages;
         map.SetPageblockTypes(page, found, type);
-        map[page].Flags = pristineIsZero ? PageFlags.Zeroed : PageFlags.None;
+        if (poisonPristine) NativeMemory.Fill((void*)map.AddressOf(page), (nuint)map.PageSize << found, PageMap.Poison);
+        map[page].Flags = pristineMemory;
         return true;
     }
 

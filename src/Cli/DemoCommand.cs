@@ -1,67 +1,78 @@
 using System.CommandLine;
 using System.Text.Json;
 using Buddy.Cli.Workloads;
-using Buddy.Interop;
+using Buddy.Reporting;
 
 namespace Buddy.Cli;
 
-/// <summary>`buddy demo`: a burst to a peak, then back to a small live set, with RSS at each step.</summary>
+/// <summary>`buddy demo`: a bursty workload, with free page reporting and without, and what RSS does.</summary>
 internal static class DemoCommand
 {
     public static Command Create()
     {
         var peak = new Option<int>("--peak-mib") { Description = "Live memory at the top of the burst, MiB.", DefaultValueFactory = _ => 1024 };
-        var live = new Option<int>("--live-mib") { Description = "Live memory kept after the burst, MiB.", DefaultValueFactory = _ => 64 };
+        var live = new Option<int>("--live-mib") { Description = "Long-lived memory kept after the burst, MiB.", DefaultValueFactory = _ => 64 };
+        var delay = new Option<int>("--delay-ms") { Description = "Reporter delay after a free, ms.", DefaultValueFactory = _ => 2000 };
+        var mode = new Option<ReportingMode>("--mode") { Description = "Isolate or InPlace.", DefaultValueFactory = _ => ReportingMode.Isolate };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
-        var command = new Command("demo", "Runs a bursty workload and shows what the arena and the process RSS do.") { peak, live, json };
-        command.SetAction(parse => Run(parse.GetValue(peak) * (1L << 20), parse.GetValue(live) * (1L << 20), parse.GetValue(json)));
+        var command = new Command("demo", "Bursts to a peak, drops to a small live set, idles: with reporting RSS falls back, without it stays.")
+        {
+            peak, live, delay, mode, json,
+        };
+        command.SetAction(parse => Run(parse.GetValue(peak), parse.GetValue(live), parse.GetValue(delay), parse.GetValue(mode), parse.GetValue(json)));
         return command;
     }
 
-    private static int Run(long peakBytes, long liveBytes, bool json)
+    private static int Run(int peakMiB, int liveMiB, int delayMs, ReportingMode mode, bool json)
     {
-        if (liveBytes > peakBytes || peakBytes <= 0)
+        if (peakMiB <= 0 || liveMiB < 0 || liveMiB > peakMiB || delayMs < 0)
         {
-            Console.Error.WriteLine("--live-mib must be at most --peak-mib, and --peak-mib positive.");
+            Console.Error.WriteLine("--peak-mib must be positive, --live-mib between 0 and --peak-mib, --delay-ms not negative.");
             return 2;
         }
-        long arenaBytes = (peakBytes * 2 + (4L << 20) - 1) & ~((4L << 20) - 1);
-        using var arena = new BuddyArena(new ArenaOptions { Size = arenaBytes, Backing = ArenaBacking.Reserve });
-        var workload = new BurstWorkload(arena);
-        long rssStart = ProcessMemory.ResidentBytes();
-        workload.GrowTo(peakBytes);
-        long rssPeak = ProcessMemory.ResidentBytes();
-        workload.ShrinkTo(liveBytes);
-        long rssAfter = ProcessMemory.ResidentBytes();
-        ArenaStatistics stats = arena.GetStatistics();
-
+        var delay = TimeSpan.FromMilliseconds(delayMs);
+        TimeSpan idle = delay * 2 + TimeSpan.FromSeconds(3);
+        if (!json) Console.WriteLine($"Burst to {peakMiB} MiB of 64 KiB - 4 MiB buffers ({liveMiB} MiB of them long-lived), free the rest, then idle for up to {idle.TotalSeconds:F0} s...");
+        DemoFigures with = DemoRun.Run(peakMiB << 20, (long)liveMiB << 20, delay, mode, reporting: true, idle);
+        DemoFigures without = DemoRun.Run(peakMiB << 20, (long)liveMiB << 20, delay, mode, reporting: false, idle);
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                arena_bytes = arena.Size,
-                allocations = workload.Allocations,
-                live_bytes = workload.LiveBytes,
-                free_bytes = stats.FreeBytes,
-                start_rss_bytes = rssStart,
-                peak_rss_bytes = rssPeak,
-                after_free_rss_bytes = rssAfter,
-                free_blocks_by_order = Enumerable.Range(0, arena.MaxOrder + 1).Select(stats.FreeBlocks).ToArray(),
+                live_bytes = with.LiveBytes,
+                start_rss_bytes = with.StartRssBytes,
+                peak_rss_bytes = with.PeakRssBytes,
+                idle_rss_bytes = with.IdleRssBytes,
+                reported_bytes = with.ReportedBytes,
+                seconds_to_idle = with.SecondsToIdle,
+                allocations = with.Allocations,
+                mode = mode.ToString(),
+                delay_ms = delayMs,
+                free_blocks_by_order = with.FreeBlocksByOrder,
+                without_reporting = new
+                {
+                    live_bytes = without.LiveBytes,
+                    peak_rss_bytes = without.PeakRssBytes,
+                    idle_rss_bytes = without.IdleRssBytes,
+                },
             }));
             return 0;
         }
-        Console.WriteLine($"Arena {Table.Bytes(arena.Size)} in {arena.ZoneCount} zones; burst of {workload.Allocations} buffers (64 KiB - 4 MiB), then back to {Table.Bytes(workload.LiveBytes)} live.");
         Console.WriteLine();
-        Console.WriteLine($"{"RSS at start",-24}{Table.Bytes(rssStart),12}");
-        Console.WriteLine($"{"RSS at peak",-24}{Table.Bytes(rssPeak),12}");
-        Console.WriteLine($"{"RSS after the frees",-24}{Table.Bytes(rssAfter),12}");
+        Console.WriteLine($"{"",-26}{"with reporting",16}{"without",16}");
+        Row("RSS at start", Table.Bytes(with.StartRssBytes), Table.Bytes(without.StartRssBytes));
+        Row("RSS at peak", Table.Bytes(with.PeakRssBytes), Table.Bytes(without.PeakRssBytes));
+        Row("live after the burst", Table.Bytes(with.LiveBytes), Table.Bytes(without.LiveBytes));
+        Row("RSS after idle", Table.Bytes(with.IdleRssBytes), Table.Bytes(without.IdleRssBytes));
+        Row("reported to the OS", Table.Bytes(with.ReportedBytes), "-");
+        Row("seconds until RSS fell", Seconds(with.SecondsToIdle), Seconds(without.SecondsToIdle));
         Console.WriteLine();
-        Console.WriteLine($"{"order",6}{"block",10}{"free blocks",14}{"free bytes",14}");
-        for (int order = 0; order <= arena.MaxOrder; order++)
-        {
-            long blocks = stats.FreeBlocks(order);
-            Console.WriteLine($"{order,6}{Table.Bytes(arena.BlockBytes(order)),10}{blocks,14}{Table.Bytes(blocks * arena.BlockBytes(order)),14}");
-        }
+        Console.WriteLine($"Free blocks by order after the burst (with reporting, {mode} mode, delay {delayMs} ms):");
+        Console.WriteLine("  " + string.Join("  ", with.FreeBlocksByOrder.Select((n, order) => $"{order}:{n}")));
         return 0;
     }
+
+    private static void Row(string name, string with, string without) => Console.WriteLine($"{name,-26}{with,16}{without,16}");
+
+    private static string Seconds(double? seconds) => seconds is { } s ? $"{s:F2} s" : "never";
 }

@@ -3,14 +3,16 @@ using System.Runtime.InteropServices;
 namespace Buddy.Cli.Workloads;
 
 /// <summary>
-/// A service-like burst: buffers of 64 KiB to 4 MiB pile up to a peak, every byte written, then
-/// all but a small live set is freed.
+/// A service-like burst: buffers of 64 KiB to 4 MiB pile up to a peak, every byte written. A share
+/// of them are long-lived (Unmovable, kept after the burst, like a cache); the rest are request
+/// buffers (Movable) that the end of the burst frees.
 /// </summary>
 public sealed unsafe class BurstWorkload
 {
     private readonly BuddyArena arena;
     private readonly Random random;
-    private readonly List<nint> blocks = [];
+    private readonly List<nint> longLived = [];
+    private readonly List<nint> shortLived = [];
 
     public BurstWorkload(BuddyArena arena, int seed = 1)
     {
@@ -20,33 +22,36 @@ public sealed unsafe class BurstWorkload
 
     public long LiveBytes { get; private set; }
 
+    public long LongLivedBytes { get; private set; }
+
     public long Allocations { get; private set; }
 
-    /// <summary>Allocates and touches buffers until <paramref name="bytes"/> are live.</summary>
-    public void GrowTo(long bytes)
+    /// <summary>Allocates and touches buffers until <paramref name="peakBytes"/> are live, <paramref name="longLivedBytes"/> of them long-lived.</summary>
+    public void Burst(long peakBytes, long longLivedBytes)
     {
-        while (LiveBytes < bytes)
+        while (LiveBytes < peakBytes)
         {
+            bool keep = LongLivedBytes < longLivedBytes && random.NextDouble() < (double)longLivedBytes / peakBytes;
             int order = random.Next(4, arena.MaxOrder + 1);
-            nint block = arena.Allocate(order);
             long size = arena.BlockBytes(order);
+            nint block = arena.Allocate(order, keep ? Migratetype.Unmovable : Migratetype.Movable);
             NativeMemory.Fill((void*)block, (nuint)size, (byte)(Allocations | 1));
-            blocks.Add(block);
+            (keep ? longLived : shortLived).Add(block);
             LiveBytes += size;
+            if (keep) LongLivedBytes += size;
             Allocations++;
         }
     }
 
-    /// <summary>Frees buffers in random order until at most <paramref name="bytes"/> are live.</summary>
-    public void ShrinkTo(long bytes)
+    /// <summary>Frees every short-lived buffer, in random order.</summary>
+    public void EndBurst()
     {
-        random.Shuffle(CollectionsMarshal.AsSpan(blocks));
-        while (LiveBytes > bytes && blocks.Count > 0)
+        random.Shuffle(CollectionsMarshal.AsSpan(shortLived));
+        foreach (nint block in shortLived)
         {
-            nint block = blocks[^1];
-            blocks.RemoveAt(blocks.Count - 1);
             LiveBytes -= arena.BlockSize(block);
             arena.Free(block);
         }
+        shortLived.Clear();
     }
 }

@@ -1,0 +1,80 @@
+using Buddy.Reporting;
+using Buddy.Reporting.Devices;
+using Buddy.Reporting.Testing;
+
+namespace Buddy.Tests;
+
+public unsafe class ReportingConcurrencyTests
+{
+    public static TheoryData<ReportingMode, string> Devices => new()
+    {
+        { ReportingMode.Isolate, "dontneed" },
+        { ReportingMode.InPlace, "dontneed" },
+        { ReportingMode.Isolate, "failing" },
+        { ReportingMode.InPlace, "slow" },
+    };
+
+    private static IReportingDevice Create(string name) => name switch
+    {
+        "dontneed" => new MadviseDontNeedDevice(),
+        "failing" => new FailingDevice(failEvery: 3, throwOnFailure: true, inner: new MadviseDontNeedDevice()),
+        _ => new SlowDevice(TimeSpan.FromMilliseconds(2), new MadviseDontNeedDevice()),
+    };
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void Threads_churn_while_the_reporter_runs_and_nothing_is_lost_or_overwritten(ReportingMode mode, string deviceName)
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The devices under test are Linux facilities.");
+        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB, ZoneCount = 2 });
+        IReportingDevice device = Create(deviceName);
+        using var reporter = new PageReporter(arena, device,
+            new PageReporterOptions { Delay = TimeSpan.FromMilliseconds(1), Capacity = 4, ReportOrder = 6, Mode = mode });
+        reporter.Start();
+        var deadline = DateTime.UtcNow.AddSeconds(2);
+        long operations = 0;
+        Threads.Run(3, id =>
+        {
+            var random = new Random(id);
+            var live = new List<(nint Address, long Bytes, long Tag)>();
+            long sequence = 0;
+            while (DateTime.UtcNow < deadline)
+            {
+                if (live.Count < 48 && random.Next(2) == 0)
+                {
+                    int order = random.Next(0, 9);
+                    bool zeroed = random.Next(4) == 0;
+                    if (!arena.TryAllocate(order, out nint block, (Migratetype)random.Next(0, 3), zeroed)) continue;
+                    long bytes = arena.BlockBytes(order);
+                    if (zeroed) Assert.True(new Span<byte>((void*)block, (int)bytes).IndexOfAnyExcept((byte)0) < 0, "a zeroed block was not zero");
+                    long tag = ((long)id << 48) | ++sequence;
+                    new Span<long>((void*)block, (int)(bytes / 8)).Fill(tag);
+                    live.Add((block, bytes, tag));
+                }
+                else if (live.Count > 0)
+                {
+                    int i = random.Next(live.Count);
+                    var (block, bytes, tag) = live[i];
+                    Assert.True(new Span<long>((void*)block, (int)(bytes / 8)).IndexOfAnyExcept(tag) < 0, "a live block changed");
+                    arena.Free(block);
+                    live[i] = live[^1];
+                    live.RemoveAt(live.Count - 1);
+                }
+                Interlocked.Increment(ref operations);
+            }
+            foreach (var (block, bytes, tag) in live)
+            {
+                Assert.True(new Span<long>((void*)block, (int)(bytes / 8)).IndexOfAnyExcept(tag) < 0, "a live block changed");
+                arena.Free(block);
+            }
+        });
+        reporter.Stop();
+        arena.CheckInvariants();
+        ArenaStatistics stats = arena.GetStatistics();
+        Assert.Equal(arena.TotalPages, stats.FreePages);
+        Assert.Equal(0, stats.ReportingPages);
+        Assert.True(reporter.GetStatistics().DeviceCalls > 0, "the reporter never ran");
+        Assert.True(operations > 1000, $"only {operations} operations");
+        (device as IDisposable)?.Dispose();
+    }
+}
