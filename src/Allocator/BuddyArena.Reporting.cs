@@ -76,7 +76,8 @@ public sealed unsafe partial class BuddyArena
 
     /// <summary>
     /// Puts back the batch taken by one <see cref="BeginReport"/>: marked Reported when
-    /// <paramref name="reported"/> (and known to read as zero when <paramref name="zeroed"/>), else as they were.
+    /// <paramref name="reported"/> (and known to read as zero when <paramref name="zeroed"/>), else unreported
+    /// with nothing known of their contents.
     /// </summary>
     public void EndReport(int zone, ReadOnlySpan<FreeBlock> blocks, bool reported, bool zeroed)
     {

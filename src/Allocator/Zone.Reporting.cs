@@ -68,7 +68,8 @@ internal sealed partial class Zone
 
     /// <summary>
     /// Puts back blocks from <see cref="BeginReport"/>. Reported ones go to their list's tail marked
-    /// Reported (and Zeroed when the device zeroes); unreported ones keep what they knew.
+    /// Reported (and Zeroed when the device zeroes). After a failed report nothing is known of the
+    /// memory: the device may have dropped part of it, so poison and zero promises are gone.
     /// </summary>
     public void EndReport(ReadOnlySpan<uint> batch, bool reported, bool zeroed)
     {
@@ -78,7 +79,7 @@ internal sealed partial class Zone
             PageFlags memory = d.Flags & PageStates.Memory;
             if ((d.Flags & PageFlags.Buddy) != 0) Unlink(page);
             else isolated.Remove(page);
-            if (reported) memory = PageFlags.Reported | (zeroed ? PageFlags.Zeroed : PageFlags.None);
+            memory = reported ? PageFlags.Reported | (zeroed ? PageFlags.Zeroed : PageFlags.None) : PageFlags.None;
             d.Flags = PageFlags.None;
             ReportingPages -= 1L << d.Order;
             MergeAndAdd(page, d.Order, memory);

@@ -4,4 +4,5 @@ using Buddy.Cli;
 var root = new RootCommand("Buddy: a native-memory buddy allocator with free page reporting.");
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(FragmentationCommand.Create());
+root.Subcommands.Add(StressCommand.Create());
 return root.Parse(args).Invoke();

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Text.Json;
+using Buddy.Cli.Workloads;
+using Buddy.Reporting;
+
+namespace Buddy.Cli;
+
+/// <summary>`buddy stress`: the concurrent allocation fuzzer. Exit code 1 on any corruption or loss.</summary>
+internal static class StressCommand
+{
+    public static Command Create()
+    {
+        var seconds = new Option<int>("--seconds") { Description = "How long to run.", DefaultValueFactory = _ => 10 };
+        var threads = new Option<int>("--threads") { Description = "Worker threads.", DefaultValueFactory = _ => Environment.ProcessorCount * 2 };
+        var seed = new Option<int>("--seed") { Description = "Seed of every random choice.", DefaultValueFactory = _ => Environment.TickCount };
+        var arenaMiB = new Option<int>("--arena") { Description = "Arena size, MiB (a multiple of 4).", DefaultValueFactory = _ => 256 };
+        var device = new Option<StressDevice>("--device") { Description = "DontNeed, Slow, Failing or Mixed.", DefaultValueFactory = _ => StressDevice.Mixed };
+        var mode = new Option<ReportingMode>("--mode") { Description = "Isolate or InPlace (Mixed alternates).", DefaultValueFactory = _ => ReportingMode.Isolate };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var command = new Command("stress", "Fuzzes the allocator from many threads with reporting and injected faults; proves nothing is lost.")
+        {
+            seconds, threads, seed, arenaMiB, device, mode, json,
+        };
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(seconds) <= 0 || parse.GetValue(threads) <= 0 || parse.GetValue(arenaMiB) <= 0 || parse.GetValue(arenaMiB) % 4 != 0)
+            {
+                Console.Error.WriteLine("--seconds and --threads must be positive; --arena a positive multiple of 4 MiB.");
+                return 2;
+            }
+            var options = new StressOptions
+            {
+                Duration = TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                Threads = parse.GetValue(threads),
+                Seed = parse.GetValue(seed),
+                ArenaBytes = (long)parse.GetValue(arenaMiB) << 20,
+                Device = parse.GetValue(device),
+                Mode = parse.GetValue(mode),
+            };
+            if (!parse.GetValue(json))
+                Console.WriteLine($"stress: {options.Threads} threads, {options.Duration.TotalSeconds:F0} s, seed {options.Seed}, {options.Device} device...");
+            StressResult result = new StressEngine(options).Run();
+            Print(result, parse.GetValue(json));
+            return result.Passed ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static void Print(StressResult r, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                seed = r.Seed,
+                ops = r.Operations,
+                ops_per_sec = Math.Round(r.OperationsPerSecond),
+                corruptions = r.Corruptions,
+                lost_pages = r.LostPages,
+                invariant_checks = r.InvariantChecks,
+                reports = r.Reports,
+                failed_reports = r.FailedReports,
+                spin_waits = r.SpinWaits,
+                exhaustions = r.Exhaustions,
+                cross_thread_frees = r.CrossThreadFrees,
+                problems = r.Problems,
+            }));
+            return;
+        }
+        Console.WriteLine($"operations         {r.Operations:N0} ({r.OperationsPerSecond:N0}/s)");
+        Console.WriteLine($"cross-thread frees {r.CrossThreadFrees:N0}");
+        Console.WriteLine($"exhaustions        {r.Exhaustions:N0}");
+        Console.WriteLine($"reports            {r.Reports:N0} device calls, {r.FailedReports:N0} failed (injected)");
+        Console.WriteLine($"spin waits         {r.SpinWaits:N0}");
+        Console.WriteLine($"invariant checks   {r.InvariantChecks:N0}");
+        Console.WriteLine($"corruptions        {r.Corruptions}");
+        Console.WriteLine($"lost pages         {r.LostPages}");
+        foreach (string problem in r.Problems) Console.WriteLine($"  {problem}");
+        Console.WriteLine(r.Passed ? "PASS" : "FAIL");
+    }
+}

@@ -1,0 +1,205 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Buddy.Reporting;
+using Buddy.Reporting.Devices;
+using Buddy.Reporting.Testing;
+
+namespace Buddy.Cli.Workloads;
+
+/// <summary>
+/// Threads allocate and free random blocks while a reporter runs with aggressive settings and
+/// injected faults. Each block carries a pattern from (thread, sequence) checked before it is
+/// freed; every so often all threads stop at a barrier and the invariant checker runs.
+/// </summary>
+public sealed class StressEngine
+{
+    private readonly StressOptions options;
+    private readonly ConcurrentQueue<LiveBlock> handoff = new();
+    private readonly ConcurrentQueue<string> problems = new();
+    private long corruptions, operations, exhaustions, crossThreadFrees, invariantChecks;
+    private volatile bool pauseRequested;
+    private volatile bool finished;
+
+    public StressEngine(StressOptions options) => this.options = options;
+
+    public StressResult Run()
+    {
+        using var arena = new BuddyArena(new ArenaOptions
+        {
+            Size = options.ArenaBytes,
+            Backing = ArenaBacking.Reserve,
+            PoisonFreedMemory = options.Poison,
+            ReportWaitTimeout = TimeSpan.FromSeconds(60),
+        });
+        var reporting = new ReporterChaos(arena, options);
+        using var barrier = new Barrier(options.Threads + 1);
+        var workers = Enumerable.Range(0, options.Threads)
+            .Select(id => new Thread(() => Work(arena, barrier, id)) { Name = $"stress {id}" })
+            .ToList();
+        long start = Stopwatch.GetTimestamp();
+        workers.ForEach(w => w.Start());
+        Coordinate(arena, barrier, reporting, start);
+        workers.ForEach(w => w.Join());
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+
+        while (handoff.TryDequeue(out LiveBlock block)) Release(arena, block);
+        (long reports, long failed) = reporting.Finish();
+        long lost = CheckFinalState(arena);
+        return new StressResult(options.Seed, operations, operations / seconds, corruptions, lost, invariantChecks,
+            reports, failed, arena.GetStatistics().SpinWaits, exhaustions, crossThreadFrees, problems.ToArray());
+    }
+
+    /// <summary>Runs the clock: barrier checks at the check interval, reporter restarts at the restart interval.</summary>
+    private void Coordinate(BuddyArena arena, Barrier barrier, ReporterChaos reporting, long start)
+    {
+        long nextCheck = 0, nextRestart = 0;
+        while (Stopwatch.GetElapsedTime(start) < options.Duration)
+        {
+            Thread.Sleep(5);
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+            if (elapsed.Ticks >= nextRestart)
+            {
+                reporting.Restart();
+                nextRestart = (elapsed + options.RestartInterval).Ticks;
+            }
+            if (elapsed.Ticks >= nextCheck)
+            {
+                PauseAndCheck(arena, barrier);
+                nextCheck = (elapsed + options.CheckInterval).Ticks;
+            }
+        }
+        finished = true;
+        PauseAndCheck(arena, barrier);
+    }
+
+    private void PauseAndCheck(BuddyArena arena, Barrier barrier)
+    {
+        pauseRequested = true;
+        barrier.SignalAndWait();
+        try
+        {
+            arena.CheckInvariants();
+            Interlocked.Increment(ref invariantChecks);
+        }
+        catch (ArenaCorruptionException e)
+        {
+            Report($"invariant check {invariantChecks + 1}: {e.Message}");
+        }
+        pauseRequested = false;
+        barrier.SignalAndWait();
+    }
+
+    private void Work(BuddyArena arena, Barrier barrier, int id)
+    {
+        var random = new Random(HashCode.Combine(options.Seed, id));
+        var live = new List<LiveBlock>();
+        long sequence = 0;
+        while (true)
+        {
+            if (pauseRequested)
+            {
+                barrier.SignalAndWait();
+                barrier.SignalAndWait();
+                if (finished) break;
+            }
+            try
+            {
+                Step(arena, random, live, id, ref sequence);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Report($"thread {id}: {e.GetType().Name}: {e.Message}");
+            }
+            Interlocked.Increment(ref operations);
+        }
+        foreach (LiveBlock block in live) Release(arena, block);
+    }
+
+    private void Step(BuddyArena arena, Random random, List<LiveBlock> live, int id, ref long sequence)
+    {
+        int roll = random.Next(100);
+        if (roll < 3 && live.Count > 0)
+        {
+            // Hand a block to whichever thread takes it next.
+            int i = random.Next(live.Count);
+            handoff.Enqueue(live[i]);
+            RemoveAt(live, i);
+        }
+        else if (roll < 6 && handoff.TryDequeue(out LiveBlock foreign))
+        {
+            Release(arena, foreign);
+            Interlocked.Increment(ref crossThreadFrees);
+        }
+        else if (roll < 55 && live.Count < 64)
+        {
+            Allocate(arena, random, live, id, ++sequence);
+        }
+        else if (live.Count > 0)
+        {
+            int i = random.Next(live.Count);
+            Release(arena, live[i]);
+            RemoveAt(live, i);
+        }
+    }
+
+    private unsafe void Allocate(BuddyArena arena, Random random, List<LiveBlock> live, int id, long sequence)
+    {
+        var type = (Migratetype)random.Next(0, 4);
+        bool zeroed = random.Next(4) == 0;
+        // Mostly small blocks, sometimes up to the largest; by order or by byte size.
+        int order = random.Next(10) < 8 ? random.Next(0, 4) : random.Next(0, arena.MaxOrder + 1);
+        bool ok = random.Next(2) == 0
+            ? arena.TryAllocate(order, out nint address, type, zeroed)
+            : arena.TryAllocateBytes(random.NextInt64(1, arena.BlockBytes(order) + 1), out address, type, zeroed);
+        if (!ok)
+        {
+            Interlocked.Increment(ref exhaustions);
+            return;
+        }
+        long bytes = arena.BlockSize(address);
+        if (zeroed && !BlockPattern.IsZero(address, bytes))
+            Corrupt($"zeroed block at 0x{address:x} ({bytes} bytes) was not zero");
+        var block = new LiveBlock(address, bytes, ((long)id << 40) ^ sequence);
+        BlockPattern.Stamp(block);
+        live.Add(block);
+    }
+
+    private void Release(BuddyArena arena, LiveBlock block)
+    {
+        if (!BlockPattern.Verify(block, out string? damage)) Corrupt(damage!);
+        arena.Free(block.Address, block.Bytes);
+    }
+
+    private long CheckFinalState(BuddyArena arena)
+    {
+        try
+        {
+            arena.CheckInvariants();
+            Interlocked.Increment(ref invariantChecks);
+        }
+        catch (ArenaCorruptionException e)
+        {
+            Report($"final check: {e.Message}");
+        }
+        ArenaStatistics stats = arena.GetStatistics();
+        if (stats.ReportingPages != 0) Report($"{stats.ReportingPages} pages still mid-report after the reporter stopped");
+        return stats.TotalPages - stats.FreePages;
+    }
+
+    private static void RemoveAt(List<LiveBlock> live, int i)
+    {
+        live[i] = live[^1];
+        live.RemoveAt(live.Count - 1);
+    }
+
+    private void Corrupt(string what)
+    {
+        Interlocked.Increment(ref corruptions);
+        Report(what);
+    }
+
+    private void Report(string problem)
+    {
+        if (problems.Count < 50) problems.Enqueue(problem);
+    }
+}
