@@ -124,7 +124,7 @@ public unsafe class AllocationTests
     [Fact]
     public void A_fresh_arena_is_all_pristine_and_consistent()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB, ZoneCount = 2 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 64 * Arenas.MiB, ZoneCount = 2 });
         var stats = arena.GetStatistics();
         Assert.Equal(stats.TotalPages, stats.PristinePages);
         Assert.Equal(stats.TotalPages, stats.FreePages);
@@ -134,7 +134,7 @@ public unsafe class AllocationTests
     [Fact]
     public void Allocation_falls_back_to_other_zones_when_the_preferred_one_is_full()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, ZoneCount = 4 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 16 * Arenas.MiB, ZoneCount = 4 });
         var blocks = Enumerable.Range(0, 4).Select(_ => arena.Allocate(10)).ToList();
         Assert.All(arena.GetStatistics().Zones, z => Assert.Equal(z.Pages, z.AllocatedPages));
         Assert.Equal(4, blocks.Select(b => (b - arena.BaseAddress) / arena.LargestBlockBytes).Distinct().Count());
@@ -176,7 +176,7 @@ public unsafe class AllocationTests
     [Fact]
     public void Reserve_backing_serves_the_same_api()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 32 * Arenas.MiB, Backing = ArenaBacking.Reserve });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 32 * Arenas.MiB, Backing = ArenaBacking.Reserve });
         nint block = arena.AllocateZeroed(10);
         NativeMemory.Fill((void*)block, 4096 << 10, 1);
         arena.Free(block);

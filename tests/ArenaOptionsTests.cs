@@ -4,19 +4,19 @@ public class ArenaOptionsTests
 {
     public static TheoryData<ArenaOptions, string> InvalidOptions => new()
     {
-        { new ArenaOptions { Size = 0 }, nameof(ArenaOptions.Size) },
-        { new ArenaOptions { Size = -4 * Arenas.MiB }, nameof(ArenaOptions.Size) },
-        { new ArenaOptions { Size = 5 * Arenas.MiB }, nameof(ArenaOptions.Size) },
-        { new ArenaOptions { PageSize = 1000 }, nameof(ArenaOptions.PageSize) },
-        { new ArenaOptions { PageSize = 2048 }, nameof(ArenaOptions.PageSize) },
-        { new ArenaOptions { MaxOrder = -1 }, nameof(ArenaOptions.MaxOrder) },
-        { new ArenaOptions { MaxOrder = 21 }, nameof(ArenaOptions.MaxOrder) },
-        { new ArenaOptions { PageblockOrder = 11 }, nameof(ArenaOptions.PageblockOrder) },
-        { new ArenaOptions { PageblockOrder = -1 }, nameof(ArenaOptions.PageblockOrder) },
-        { new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 3 }, nameof(ArenaOptions.ZoneCount) },
-        { new ArenaOptions { ZoneCount = -1 }, nameof(ArenaOptions.ZoneCount) },
-        { new ArenaOptions { Backing = (ArenaBacking)7 }, nameof(ArenaOptions.Backing) },
-        { new ArenaOptions { AtomicReservePercent = 51 }, nameof(ArenaOptions.AtomicReservePercent) },
+        { new ArenaOptions { ValidateOnFree = true, Size = 0 }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { ValidateOnFree = true, Size = -4 * Arenas.MiB }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { ValidateOnFree = true, Size = 5 * Arenas.MiB }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { ValidateOnFree = true, PageSize = 1000 }, nameof(ArenaOptions.PageSize) },
+        { new ArenaOptions { ValidateOnFree = true, PageSize = 2048 }, nameof(ArenaOptions.PageSize) },
+        { new ArenaOptions { ValidateOnFree = true, MaxOrder = -1 }, nameof(ArenaOptions.MaxOrder) },
+        { new ArenaOptions { ValidateOnFree = true, MaxOrder = 21 }, nameof(ArenaOptions.MaxOrder) },
+        { new ArenaOptions { ValidateOnFree = true, PageblockOrder = 11 }, nameof(ArenaOptions.PageblockOrder) },
+        { new ArenaOptions { ValidateOnFree = true, PageblockOrder = -1 }, nameof(ArenaOptions.PageblockOrder) },
+        { new ArenaOptions { ValidateOnFree = true, Size = 8 * Arenas.MiB, ZoneCount = 3 }, nameof(ArenaOptions.ZoneCount) },
+        { new ArenaOptions { ValidateOnFree = true, ZoneCount = -1 }, nameof(ArenaOptions.ZoneCount) },
+        { new ArenaOptions { ValidateOnFree = true, Backing = (ArenaBacking)7 }, nameof(ArenaOptions.Backing) },
+        { new ArenaOptions { ValidateOnFree = true, AtomicReservePercent = 51 }, nameof(ArenaOptions.AtomicReservePercent) },
     };
 
     [Theory]
@@ -44,14 +44,14 @@ public class ArenaOptionsTests
     [Fact]
     public void Automatic_zone_count_gives_each_zone_at_least_64_mebibytes()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 64 * Arenas.MiB });
         Assert.Equal(1, arena.ZoneCount);
     }
 
     [Fact]
     public void Zones_are_contiguous_aligned_and_cover_the_arena()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 44 * Arenas.MiB, ZoneCount = 3 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 44 * Arenas.MiB, ZoneCount = 3 });
         var zones = arena.GetStatistics().Zones;
         Assert.Equal(3, zones.Count);
         long next = 0;

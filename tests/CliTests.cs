@@ -69,3 +69,30 @@ public class CliTests
         Assert.True(rows[0].GetProperty("free_pages_in_pageblocks").GetInt64() > rows[1].GetProperty("free_pages_in_pageblocks").GetInt64());
     }
 }
+
+public class StressCliTests
+{
+    [Fact]
+    public void Stress_json_reports_a_clean_run_and_exits_zero()
+    {
+        var (exit, output, error) = CliTests.RunBuddy("stress", "--seconds", "3", "--threads", "2", "--seed", "5", "--arena", "64", "--json");
+        Assert.True(exit == 0, output + error);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal(5, root.GetProperty("seed").GetInt32());
+        Assert.Equal(0, root.GetProperty("corruptions").GetInt64());
+        Assert.Equal(0, root.GetProperty("lost_pages").GetInt64());
+        Assert.True(root.GetProperty("ops").GetInt64() > 0);
+        Assert.True(root.GetProperty("ops_per_sec").GetDouble() > 0);
+        Assert.True(root.GetProperty("invariant_checks").GetInt64() > 0);
+        Assert.True(root.GetProperty("reports").GetInt64() >= 0);
+    }
+
+    [Fact]
+    public void Stress_rejects_an_arena_that_is_not_a_multiple_of_4_mib()
+    {
+        var (exit, _, error) = CliTests.RunBuddy("stress", "--arena", "10");
+        Assert.Equal(2, exit);
+        Assert.Contains("--arena", error);
+    }
+}

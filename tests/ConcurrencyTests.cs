@@ -5,7 +5,7 @@ public unsafe class ConcurrencyTests
     [Fact]
     public void Threads_allocating_and_freeing_at_once_never_share_a_byte()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 128 * Arenas.MiB, ZoneCount = 2 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 128 * Arenas.MiB, ZoneCount = 2 });
         const int threadCount = 4;
         var deadline = DateTime.UtcNow.AddSeconds(3);
         var survivors = new List<(nint Address, long Bytes)>[threadCount];

@@ -82,3 +82,45 @@ public unsafe class InvariantCheckerTests : IDisposable
         AssertDetected("lies in a Reclaimable pageblock");
     }
 }
+
+/// <summary>ValidateOnFree catches descriptor corruption at the free that meets it.</summary>
+public class ValidateOnFreeTests
+{
+    private static BuddyArena Create(bool validate) => new(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1, ValidateOnFree = validate });
+
+    [Fact]
+    public void A_flag_inside_the_block_being_freed_is_reported_as_an_overlap()
+    {
+        using var arena = Create(validate: true);
+        nint block = arena.Allocate(3);
+        uint page = (uint)((block - arena.BaseAddress) / 4096);
+        arena.PageMap[page + 2].Flags = PageFlags.Head;
+        var e = Assert.Throws<ArenaCorruptionException>(() => arena.Free(block));
+        Assert.Contains("another block overlaps it", e.Message);
+        arena.PageMap[page + 2].Flags = PageFlags.None;
+        arena.Free(block);
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void A_free_buddy_with_broken_links_is_reported()
+    {
+        using var arena = Create(validate: true);
+        nint block = arena.Allocate(3);
+        uint buddy = (uint)((block - arena.BaseAddress) / 4096) ^ 8;
+        arena.PageMap[buddy].Prev = 77;
+        var e = Assert.Throws<ArenaCorruptionException>(() => arena.Free(block));
+        Assert.Contains("not properly linked", e.Message);
+    }
+
+    [Fact]
+    public void Without_the_option_the_free_trusts_the_descriptors()
+    {
+        using var arena = Create(validate: false);
+        nint block = arena.Allocate(3);
+        uint page = (uint)((block - arena.BaseAddress) / 4096);
+        arena.PageMap[page + 2].Flags = PageFlags.Head;
+        arena.Free(block);
+        Assert.Throws<ArenaCorruptionException>(arena.CheckInvariants);
+    }
+}

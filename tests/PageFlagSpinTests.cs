@@ -67,7 +67,7 @@ public class PageFlagSpinTests
     [Fact]
     public async Task A_device_that_never_answers_ends_the_wait_with_a_clear_error()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 4 * Arenas.MiB, ZoneCount = 1, ReportWaitTimeout = TimeSpan.FromMilliseconds(100) });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 4 * Arenas.MiB, ZoneCount = 1, ReportWaitTimeout = TimeSpan.FromMilliseconds(100) });
         arena.Free(arena.Allocate(10));
         var device = new SlowDevice(TimeSpan.FromSeconds(2));
         using var reporter = new PageReporter(arena, device, new PageReporterOptions { Delay = TimeSpan.FromHours(1) });

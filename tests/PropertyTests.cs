@@ -15,7 +15,7 @@ public class PropertyTests
     {
         StepGen.Array[1, 120].Sample(steps =>
         {
-            using var arena = new BuddyArena(new ArenaOptions { Size = 16L << 20, ZoneCount = 2 });
+            using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 16L << 20, ZoneCount = 2 });
             var model = new SortedDictionary<long, long>();
             foreach (Step step in steps)
             {

@@ -26,7 +26,7 @@ public unsafe class ReportingConcurrencyTests
     public void Threads_churn_while_the_reporter_runs_and_nothing_is_lost_or_overwritten(ReportingMode mode, string deviceName)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The devices under test are Linux facilities.");
-        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB, ZoneCount = 2 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 64 * Arenas.MiB, ZoneCount = 2 });
         IReportingDevice device = Create(deviceName);
         using var reporter = new PageReporter(arena, device,
             new PageReporterOptions { Delay = TimeSpan.FromMilliseconds(1), Capacity = 4, ReportOrder = 6, Mode = mode });

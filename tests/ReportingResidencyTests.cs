@@ -31,7 +31,7 @@ public unsafe class ReportingResidencyTests
     public void ReportNow_hands_freed_memory_back_and_rss_falls()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "statm, mincore and MADV_DONTNEED are Linux facilities.");
-        using var arena = new BuddyArena(new ArenaOptions { Size = 1L << 30, Backing = ArenaBacking.Reserve });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 1L << 30, Backing = ArenaBacking.Reserve });
         using var device = new MadviseDontNeedDevice();
         using var reporter = new PageReporter(arena, device, new PageReporterOptions { Delay = TimeSpan.FromHours(1) });
         List<nint> blocks = TouchBurst(arena);
@@ -51,7 +51,7 @@ public unsafe class ReportingResidencyTests
     public void The_timer_alone_brings_rss_down_with_no_allocator_calls()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "statm and MADV_DONTNEED are Linux facilities.");
-        using var arena = new BuddyArena(new ArenaOptions { Size = 1L << 30, Backing = ArenaBacking.Reserve });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 1L << 30, Backing = ArenaBacking.Reserve });
         using var reporter = new PageReporter(arena, new MadviseDontNeedDevice(), new PageReporterOptions { Delay = TimeSpan.FromMilliseconds(500) });
         reporter.Start();
         List<nint> blocks = TouchBurst(arena);
@@ -67,7 +67,7 @@ public unsafe class ReportingResidencyTests
     public void A_failing_device_loses_nothing_and_memory_stays_resident_until_a_pass_succeeds()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "mincore and MADV_DONTNEED are Linux facilities.");
-        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB, ZoneCount = 1 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 64 * Arenas.MiB, ZoneCount = 1 });
         using var real = new MadviseDontNeedDevice();
         var device = new FailingDevice(failEvery: 2, inner: real);
         using var reporter = new PageReporter(arena, device, new PageReporterOptions { Delay = TimeSpan.FromHours(1), Capacity = 2 });

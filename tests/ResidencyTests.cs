@@ -12,7 +12,7 @@ public unsafe class ResidencyTests
     public void A_64_gibibyte_reserved_arena_costs_memory_only_for_what_is_touched()
     {
         long before = ProcessMemory.ResidentBytes();
-        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * GiB, Backing = ArenaBacking.Reserve });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 64 * GiB, Backing = ArenaBacking.Reserve });
         long built = ProcessMemory.ResidentBytes();
         Assert.InRange(built - before, long.MinValue, 16 * Arenas.MiB);
 
@@ -49,7 +49,7 @@ public unsafe class ResidencyTests
     public void The_allocator_never_touches_free_memory()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "mincore and MADV_DONTNEED are Linux facilities.");
-        using var arena = new BuddyArena(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1 });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 8 * Arenas.MiB, ZoneCount = 1 });
         nint discarded = arena.Allocate(10);
         nint pin = arena.Allocate(0);
         NativeMemory.Fill((void*)discarded, 4 << 20, 0x11);

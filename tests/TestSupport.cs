@@ -7,7 +7,7 @@ internal static class Arenas
 
     /// <summary>A small single-zone arena: deterministic zone choice for tests that reason about layout.</summary>
     public static BuddyArena Small(long size = 16 * MiB, int zones = 1, bool groupByMobility = true, int atomicReservePercent = 0)
-        => new(new ArenaOptions { Size = size, ZoneCount = zones, GroupByMobility = groupByMobility, AtomicReservePercent = atomicReservePercent });
+        => new(new ArenaOptions { ValidateOnFree = true, Size = size, ZoneCount = zones, GroupByMobility = groupByMobility, AtomicReservePercent = atomicReservePercent });
 
     /// <summary>
     /// Runs a call that must be rejected, and asserts the exception type, that its message names

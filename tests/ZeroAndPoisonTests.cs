@@ -73,14 +73,14 @@ public unsafe class ZeroAndPoisonTests
     [Fact]
     public void Reserved_pristine_memory_is_known_zero()
     {
-        using var arena = new BuddyArena(new ArenaOptions { Size = 8 * Arenas.MiB, Backing = ArenaBacking.Reserve });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 8 * Arenas.MiB, Backing = ArenaBacking.Reserve });
         nint block = arena.AllocateZeroed(5);
         Assert.Equal(32 * 4096, arena.GetStatistics().ZeroSkippedBytes);
         Assert.Equal(0, VirtualMemory.CountResidentPages(block, 32 * 4096));
         arena.Free(block);
     }
 
-    private static BuddyArena PoisonedArena() => new(new ArenaOptions { Size = 4 * Arenas.MiB, ZoneCount = 1, PoisonFreedMemory = true });
+    private static BuddyArena PoisonedArena() => new(new ArenaOptions { ValidateOnFree = true, Size = 4 * Arenas.MiB, ZoneCount = 1, PoisonFreedMemory = true });
 
     [Fact]
     public void Poisoning_fills_freed_blocks_and_accepts_them_untouched_by_their_owner()
@@ -129,7 +129,7 @@ public unsafe class ZeroAndPoisonTests
     public void A_partly_failed_report_forgets_the_poison_instead_of_raising_a_false_alarm()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "MADV_DONTNEED is a Linux facility.");
-        using var arena = new BuddyArena(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1, PoisonFreedMemory = true });
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 8 * Arenas.MiB, ZoneCount = 1, PoisonFreedMemory = true });
         nint first = arena.Allocate(10);
         nint second = arena.Allocate(10);
         arena.Free(first);

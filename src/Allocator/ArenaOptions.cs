@@ -46,6 +46,12 @@ public sealed record ArenaOptions
     public bool PoisonFreedMemory { get; init; }
 
     /// <summary>
+    /// Debug option: on every free, also check the block's tail descriptors and its buddy's list
+    /// links, to catch descriptor corruption at the free that meets it rather than later.
+    /// </summary>
+    public bool ValidateOnFree { get; init; }
+
+    /// <summary>
     /// How long an allocation waits for a block that is mid-report when no other memory is free,
     /// before it gives up with a <see cref="TimeoutException"/>.
     /// </summary>

@@ -217,6 +217,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
                     throw new ArgumentException(
                         $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({(long)options.PageSize << d.Order} bytes).",
                         nameof(size));
+                if (options.ValidateOnFree) DescriptorValidation.CheckBeforeFree(zone, map, page, address);
                 // Poisoned under the lock: once listed, the block may belong to someone else.
                 if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)options.PageSize << d.Order, PageMap.Poison);
                 merged = zone.Free(page, d.Order, options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);

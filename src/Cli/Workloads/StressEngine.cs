@@ -29,6 +29,7 @@ public sealed class StressEngine
             Size = options.ArenaBytes,
             Backing = ArenaBacking.Reserve,
             PoisonFreedMemory = options.Poison,
+            ValidateOnFree = true,
             ReportWaitTimeout = TimeSpan.FromSeconds(60),
         });
         var reporting = new ReporterChaos(arena, options);
