@@ -12,6 +12,9 @@ public enum ArenaBacking
 /// <summary>Shape of a <see cref="BuddyArena"/>. Every value is checked when the arena is built.</summary>
 public sealed record ArenaOptions
 {
+    /// <summary>Tells arenas apart in metrics (the <c>buddy.arena</c> tag); null names it arena-N.</summary>
+    public string? Name { get; init; }
+
     /// <summary>Arena size in bytes: a positive multiple of the largest block (PageSize &lt;&lt; MaxOrder).</summary>
     public long Size { get; init; } = 1L << 30;
 
@@ -81,6 +84,8 @@ public sealed record ArenaOptions
             throw new ArgumentOutOfRangeException(nameof(Backing), Backing, "Backing must be AlignedAlloc or Reserve.");
         if (AtomicReservePercent is < 0 or > 50)
             throw new ArgumentOutOfRangeException(nameof(AtomicReservePercent), AtomicReservePercent, "AtomicReservePercent must be between 0 and 50.");
+        if (Name is not null && string.IsNullOrWhiteSpace(Name))
+            throw new ArgumentException("Name must not be empty or white space; leave it null for an automatic name.", nameof(Name));
         if (ReportWaitTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(ReportWaitTimeout), ReportWaitTimeout, "ReportWaitTimeout must be positive.");
     }

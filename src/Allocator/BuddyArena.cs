@@ -56,7 +56,14 @@ public sealed unsafe partial class BuddyArena : IDisposable
         map = new PageMap(baseAddress, options.PageSize, options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
             (Migratetype*)(descriptors + totalPages));
         zones = BuildZones(options, map, out zoneQuotient, out zoneRemainder);
+        Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
+        ArenaMetrics.Register(this);
     }
+
+    private static int arenaCount;
+
+    /// <summary>The name metrics tag this arena with (<c>buddy.arena</c>).</summary>
+    public string Name { get; }
 
     public nint BaseAddress => baseAddress;
     public long Size => options.Size;
@@ -197,6 +204,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref disposed, 1) != 0) return;
+        ArenaMetrics.Unregister(this);
         gate.Close();
         ReleaseArenaMemory();
     }

@@ -5,4 +5,6 @@ var root = new RootCommand("Buddy: a native-memory buddy allocator with free pag
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(FragmentationCommand.Create());
 root.Subcommands.Add(StressCommand.Create());
+root.Subcommands.Add(MonitorCommand.Create());
+root.Subcommands.Add(ChurnCommand.Create());
 return root.Parse(args).Invoke();

@@ -41,7 +41,10 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         reportOrder = options.ResolveReportOrder(arena);
         batch = new FreeBlock[options.Capacity];
         arena.SetFreeBlockListener(this, reportOrder);
+        ReporterMetrics.Register(this);
     }
+
+    internal string ArenaName => arena.Name;
 
     public PageReporterOptions Options => options;
 
@@ -118,6 +121,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             disposed = true;
         }
         Stop();
+        ReporterMetrics.Unregister(this);
         arena.SetFreeBlockListener(null);
         wake.Dispose();
         stopSignal.Dispose();
@@ -207,6 +211,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         finally
         {
             long ticks = Stopwatch.GetTimestamp() - start;
+            ReporterMetrics.Duration.Record(Stopwatch.GetElapsedTime(0, ticks).TotalSeconds,
+                new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
             lock (statsLock)
             {
                 deviceTicks += ticks;

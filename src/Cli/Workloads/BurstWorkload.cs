@@ -54,4 +54,17 @@ public sealed unsafe class BurstWorkload
         }
         shortLived.Clear();
     }
+
+    /// <summary>Frees the long-lived buffers too.</summary>
+    public void EndAll()
+    {
+        EndBurst();
+        foreach (nint block in longLived)
+        {
+            LiveBytes -= arena.BlockSize(block);
+            arena.Free(block);
+        }
+        longLived.Clear();
+        LongLivedBytes = 0;
+    }
 }
