@@ -15,6 +15,35 @@ dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Release \
     --results-directory "$results" --report-xunit-trx --report-xunit-trx-filename managed.trx \
     --timeout 20m --no-progress || status=1
 
+# Native tests: libbuddy.so (NativeAOT) and the GoogleTest suite that calls it, through ctest.
+native_passed=0
+native_failed=0
+if [ "$(uname -s)" = Linux ]; then
+    apt_install cmake g++ make libgtest-dev libbenchmark-dev zlib1g-dev || echo "could not install the native toolchain" >&2
+    case "$(uname -m)" in aarch64|arm64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
+    ctest_log="$results/ctest.log"
+    if dotnet publish "$root/src/Interop/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo \
+        && cmake -S "$root/native-tests" -B "$root/artifacts/native-tests" -DCMAKE_BUILD_TYPE=Release -DBUDDY_LIB_DIR="$root/artifacts/native" >/dev/null \
+        && cmake --build "$root/artifacts/native-tests" -j 2 >/dev/null; then
+        ctest --test-dir "$root/artifacts/native-tests" --output-on-failure --timeout 120 | tee "$ctest_log" || status=1
+        # "100% tests passed, 0 tests failed out of 13"
+        summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$ctest_log" | tail -n 1)
+        if [ -n "$summary" ]; then
+            native_failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
+            native_total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$summary")
+            native_passed=$((native_total - native_failed))
+        else
+            echo "ctest printed no summary" >&2
+            status=1
+        fi
+    else
+        echo "building libbuddy.so or the native tests failed" >&2
+        status=1
+    fi
+else
+    echo "native tests: skipped, they build libbuddy.so for Linux"
+fi
+
 # Sums the counters of every TRX file: <Counters total=".." passed=".." failed=".." ...>.
 passed=0
 failed=0
@@ -24,6 +53,8 @@ while IFS= read -r trx; do
     passed=$((passed + $(count passed)))
     failed=$((failed + $(count failed) + $(count error) + $(count timeout)))
 done < <(find "$results" -name '*.trx')
+passed=$((passed + native_passed))
+failed=$((failed + native_failed))
 if [ "${passed:-0}" -eq 0 ]; then
     echo "no test results were found in $results" >&2
     status=1

@@ -1,0 +1,245 @@
+// GoogleTest suite for the C ABI, against the real libbuddy.so.
+#include <buddy.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+buddy_options Options(uint64_t size, uint32_t flags = 0) {
+    buddy_options options{};
+    options.size = size;
+    options.zone_count = 1;
+    options.backing = BUDDY_BACKING_RESERVE;
+    options.flags = flags | BUDDY_FLAG_VALIDATE;
+    return options;
+}
+
+struct Arena {
+    buddy_arena* handle = nullptr;
+    explicit Arena(const buddy_options& options) { EXPECT_EQ(BUDDY_OK, buddy_arena_create(&options, &handle)) << buddy_last_error(); }
+    explicit Arena(uint64_t size, uint32_t flags = 0) : Arena(Options(size, flags)) {}
+    ~Arena() { buddy_arena_destroy(handle); }
+    operator buddy_arena*() const { return handle; }
+};
+
+buddy_stats Stats(buddy_arena* arena) {
+    buddy_stats stats{};
+    EXPECT_EQ(BUDDY_OK, buddy_get_stats(arena, &stats));
+    return stats;
+}
+
+long ResidentBytes() {
+    long size = 0, resident = 0;
+    FILE* statm = std::fopen("/proc/self/statm", "r");
+    if (statm == nullptr || std::fscanf(statm, "%ld %ld", &size, &resident) != 2) resident = -1;
+    if (statm != nullptr) std::fclose(statm);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+void ExpectError(buddy_status expected, buddy_status actual, const char* subject) {
+    EXPECT_EQ(expected, actual);
+    EXPECT_NE(nullptr, std::strstr(buddy_last_error(), subject)) << buddy_last_error();
+}
+
+}  // namespace
+
+TEST(Allocation, AllocatesAlignedBlocksAndFreesThem) {
+    Arena arena(64 * MiB);
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc(arena, 100000, &block));
+    ASSERT_NE(nullptr, block);
+    EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(block) % (128 * 1024));
+    std::memset(block, 0xAB, 100000);
+    EXPECT_EQ(32u * 4096, Stats(arena).allocated_bytes);
+    EXPECT_EQ(BUDDY_OK, buddy_free(arena, block));
+    EXPECT_EQ(0u, Stats(arena).allocated_bytes);
+}
+
+TEST(Allocation, AllocatesByOrder) {
+    Arena arena(8 * MiB);
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+    EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(block) % (4 * MiB));
+    EXPECT_EQ(BUDDY_OK, buddy_free(arena, block));
+}
+
+TEST(Allocation, ZeroedBlocksReadZeroAfterDirtyReuse) {
+    Arena arena(8 * MiB);
+    void* dirty = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc(arena, 65536, &dirty));
+    std::memset(dirty, 0xFF, 65536);
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, dirty));
+    void* clean = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_zeroed(arena, 65536, &clean));
+    EXPECT_EQ(dirty, clean);
+    const auto* bytes = static_cast<const unsigned char*>(clean);
+    for (int i = 0; i < 65536; i++) ASSERT_EQ(0, bytes[i]) << "byte " << i;
+    EXPECT_EQ(BUDDY_OK, buddy_free(arena, clean));
+}
+
+TEST(Statistics, DescribeTheArena) {
+    Arena arena(16 * MiB);
+    buddy_stats stats = Stats(arena);
+    EXPECT_EQ(16 * MiB, stats.total_bytes);
+    EXPECT_EQ(16 * MiB, stats.free_bytes);
+    EXPECT_EQ(4096u, stats.page_size);
+    EXPECT_EQ(10u, stats.max_order);
+    EXPECT_EQ(4u, stats.free_blocks_by_order[10]);
+    EXPECT_EQ(BUDDY_E_INVALID_ARGUMENT, buddy_get_stats(arena, nullptr));
+}
+
+TEST(Errors, InvalidArgument) {
+    buddy_arena* none = nullptr;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(nullptr, &none), "NULL");
+    buddy_options bad = Options(5 * MiB);
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&bad, &none), "Size");
+    EXPECT_EQ(nullptr, none);
+    Arena arena(8 * MiB);
+    void* block = nullptr;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(arena, 0, &block), "Size");
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(arena, 8 * MiB, &block), "Size");
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc_order(arena, 11, &block), "Order");
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(arena, 4096, nullptr), "block");
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(nullptr, 4096, &block), "arena");
+    EXPECT_EQ(0u, Stats(arena).allocated_bytes);
+}
+
+TEST(Errors, OutOfMemory) {
+    Arena arena(4 * MiB);
+    void* all = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &all));
+    void* more = reinterpret_cast<void*>(1);
+    ExpectError(BUDDY_E_OUT_OF_MEMORY, buddy_alloc(arena, 4096, &more), "No free block");
+    EXPECT_EQ(nullptr, more);
+    EXPECT_EQ(1u, Stats(arena).failed_allocations);
+    EXPECT_EQ(BUDDY_OK, buddy_free(arena, all));
+}
+
+TEST(Errors, InvalidPointer) {
+    Arena arena(8 * MiB);
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc(arena, 16384, &block));
+    int on_stack = 0;
+    ExpectError(BUDDY_E_INVALID_POINTER, buddy_free(arena, &on_stack), "outside the arena");
+    ExpectError(BUDDY_E_INVALID_POINTER, buddy_free(arena, static_cast<char*>(block) + 4096), "not the start");
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    ExpectError(BUDDY_E_INVALID_POINTER, buddy_free(arena, block), "Double free");
+}
+
+TEST(Errors, Disposed) {
+    buddy_options options = Options(8 * MiB);
+    buddy_arena* arena = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_arena_create(&options, &arena));
+    ASSERT_EQ(BUDDY_OK, buddy_arena_destroy(arena));
+    void* block = nullptr;
+    ExpectError(BUDDY_E_DISPOSED, buddy_alloc(arena, 4096, &block), "disposed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_arena_destroy(arena), "Object");
+    ExpectError(BUDDY_E_DISPOSED, buddy_reporter_start(arena), "Object");
+}
+
+TEST(Errors, TimeoutWaitingForABlockMidReport) {
+    buddy_options options = Options(4 * MiB);
+    options.device = BUDDY_DEVICE_NONE;
+    options.device_delay_ms = 1500;
+    options.report_wait_timeout_ms = 100;
+    Arena arena(options);
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    std::thread report([&] { buddy_report_now(arena, nullptr); });
+    while (Stats(arena).reporting_bytes == 0) std::this_thread::yield();
+    ExpectError(BUDDY_E_TIMEOUT, buddy_alloc(arena, 4096, &block), "come back from a report");
+    report.join();
+    EXPECT_EQ(4 * MiB, Stats(arena).reported_bytes);
+}
+
+TEST(Errors, CorruptionFoundByPoisoning) {
+    Arena arena(4 * MiB, BUDDY_FLAG_POISON);
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc(arena, 4096, &block));
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    static_cast<char*>(block)[10] = 1;  // write after free
+    ExpectError(BUDDY_E_CORRUPTION, buddy_alloc(arena, 4096, &block), "written after it was freed");
+}
+
+// BUDDY_E_INTERNAL is the catch-all for failures the library does not expect; no input provokes it.
+
+TEST(Reporting, ReportNowLowersResidentMemory) {
+    Arena arena(512 * MiB);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 64; i++) {
+        void* block = nullptr;
+        ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+        std::memset(block, 0x5A, 4 * MiB);
+        blocks.push_back(block);
+    }
+    for (void* block : blocks) ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    long before = ResidentBytes();
+    uint64_t reported = 0;
+    ASSERT_EQ(BUDDY_OK, buddy_report_now(arena, &reported));
+    long after = ResidentBytes();
+    EXPECT_EQ(256 * MiB, reported);
+    EXPECT_GE(before - after, static_cast<long>(256 * MiB * 9 / 10));
+    EXPECT_EQ(256 * MiB, Stats(arena).reported_bytes);
+}
+
+TEST(Reporting, BackgroundThreadReportsAfterTheDelay) {
+    buddy_options options = Options(16 * MiB);
+    options.report_delay_ms = 50;
+    Arena arena(options);
+    ASSERT_EQ(BUDDY_OK, buddy_reporter_start(arena));
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+    std::memset(block, 1, 4 * MiB);
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    for (int i = 0; i < 3000 && Stats(arena).reported_bytes == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GT(Stats(arena).reported_bytes, 0u);
+    EXPECT_GT(Stats(arena).reporter_passes, 0u);
+    EXPECT_EQ(BUDDY_OK, buddy_reporter_stop(arena));
+}
+
+TEST(Threads, ManyPthreadsAllocateAtOnceWithoutSharingABlock) {
+    buddy_options options = Options(128 * MiB);
+    options.zone_count = 2;
+    Arena arena(options);
+    std::atomic<int> damaged{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++) {
+        threads.emplace_back([&, t] {
+            std::vector<std::pair<uint64_t*, size_t>> live;
+            uint64_t tag = static_cast<uint64_t>(t + 1) << 32;
+            for (int i = 0; i < 20000; i++) {
+                if (live.size() < 64 && (i % 3 != 0 || live.empty())) {
+                    void* block = nullptr;
+                    size_t size = 4096u << (i % 6);
+                    if (buddy_alloc(arena, size, &block) != BUDDY_OK) { failed++; continue; }
+                    auto* words = static_cast<uint64_t*>(block);
+                    for (size_t w = 0; w < size / 8; w++) words[w] = tag + i;
+                    live.emplace_back(words, size);
+                } else {
+                    auto [words, size] = live.back();
+                    live.pop_back();
+                    for (size_t w = 1; w < size / 8; w++) if (words[w] != words[0]) { damaged++; break; }
+                    if (buddy_free(arena, words) != BUDDY_OK) failed++;
+                }
+            }
+            for (auto [words, size] : live) buddy_free(arena, words);
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(0, damaged.load());
+    EXPECT_EQ(0, failed.load());
+    buddy_stats stats = Stats(arena);
+    EXPECT_EQ(0u, stats.allocated_bytes);
+    EXPECT_EQ(stats.allocations, stats.frees);
+}

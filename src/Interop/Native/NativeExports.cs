@@ -1,0 +1,218 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Buddy.Native;
+
+/// <summary>
+/// The C ABI (buddy.h). Every export returns a status and catches everything: no exception
+/// crosses the boundary. The message of the last failure on a thread is in buddy_last_error.
+/// A handle is a GCHandle to a <see cref="NativeArena"/>; it stays valid after destroy, so a
+/// call on a destroyed arena gets BUDDY_E_DISPOSED instead of undefined behaviour.
+/// </summary>
+internal static unsafe class NativeExports
+{
+    [ThreadStatic] private static byte* lastError;
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_arena_create")]
+    public static Status ArenaCreate(NativeOptions* options, nint* arena)
+    {
+        try
+        {
+            if (options is null || arena is null) return Fail(Status.InvalidArgument, "options and arena must not be NULL.");
+            *arena = 0;
+            var holder = new NativeArena(*options);
+            *arena = GCHandle.ToIntPtr(GCHandle.Alloc(holder));
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_arena_destroy")]
+    public static Status ArenaDestroy(nint arena)
+    {
+        try
+        {
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            holder.Destroy();
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_alloc")]
+    public static Status Alloc(nint arena, nuint size, void** block) => Allocate(arena, size, -1, zeroed: false, block);
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_alloc_zeroed")]
+    public static Status AllocZeroed(nint arena, nuint size, void** block) => Allocate(arena, size, -1, zeroed: true, block);
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_alloc_order")]
+    public static Status AllocOrder(nint arena, int order, void** block) => Allocate(arena, 0, order, zeroed: false, block);
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_free")]
+    public static Status Free(nint arena, void* block)
+    {
+        try
+        {
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            holder.Arena.Free((nint)block);
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_reporter_start")]
+    public static Status ReporterStart(nint arena)
+    {
+        try
+        {
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            holder.Reporter.Start();
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_reporter_stop")]
+    public static Status ReporterStop(nint arena)
+    {
+        try
+        {
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            ObjectDisposedException.ThrowIf(holder.Arena.IsDisposed, holder.Arena);
+            holder.ExistingReporter?.Stop();
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_report_now")]
+    public static Status ReportNow(nint arena, ulong* reportedBytes)
+    {
+        try
+        {
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            long bytes = holder.Reporter.ReportNow().ReportedBytes;
+            if (reportedBytes is not null) *reportedBytes = (ulong)bytes;
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_get_stats")]
+    public static Status GetStats(nint arena, NativeStats* stats)
+    {
+        try
+        {
+            if (stats is null) return Fail(Status.InvalidArgument, "stats must not be NULL.");
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            ArenaStatistics s = holder.Arena.GetStatistics();
+            ReporterStatisticsView reporter = ReporterStatisticsView.Of(holder.ExistingReporter);
+            *stats = new NativeStats
+            {
+                TotalBytes = (ulong)(s.TotalPages * s.PageSize),
+                FreeBytes = (ulong)s.FreeBytes,
+                AllocatedBytes = (ulong)s.AllocatedBytes,
+                ReportedBytes = (ulong)s.ReportedBytes,
+                ReportingBytes = (ulong)(s.ReportingPages * s.PageSize),
+                Allocations = (ulong)s.Allocations,
+                Frees = (ulong)s.Frees,
+                FailedAllocations = (ulong)s.FailedAllocations,
+                SpinWaits = (ulong)s.SpinWaits,
+                ZeroSkippedBytes = (ulong)s.ZeroSkippedBytes,
+                ReporterPasses = reporter.Passes,
+                ReporterDeviceCalls = reporter.DeviceCalls,
+                PageSize = (uint)s.PageSize,
+                MaxOrder = (uint)s.MaxOrder,
+            };
+            for (int order = 0; order <= s.MaxOrder; order++) stats->FreeBlocksByOrder[order] = (ulong)s.FreeBlocks(order);
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>The message of the last failure on this thread, or "" if there was none. Valid until the next failure on the thread.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "buddy_last_error")]
+    public static byte* LastError() => lastError is not null ? lastError : Empty;
+
+    private static readonly byte* Empty = (byte*)NativeMemory.AllocZeroed(1);
+
+    private static Status Allocate(nint arena, nuint size, int order, bool zeroed, void** block)
+    {
+        try
+        {
+            if (block is null) return Fail(Status.InvalidArgument, "block must not be NULL.");
+            *block = null;
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            if (order < 0)
+            {
+                if (size > long.MaxValue) return Fail(Status.InvalidArgument, $"Size {size} is too large.");
+                order = holder.Arena.OrderForSize((long)size);
+            }
+            if (!holder.Arena.TryAllocate(order, out nint address, Migratetype.Movable, zeroed))
+                return Fail(Status.OutOfMemory, $"No free block of order {order} ({holder.Arena.BlockBytes(order)} bytes).");
+            *block = (void*)address;
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    private static bool TryGet(nint arena, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out NativeArena? holder, out Status status)
+    {
+        holder = arena == 0 ? null : GCHandle.FromIntPtr(arena).Target as NativeArena;
+        status = holder is null ? Fail(Status.InvalidArgument, "arena is NULL or not an arena handle.") : Status.Ok;
+        return holder is not null;
+    }
+
+    private static Status Fail(Exception e) => Fail(e switch
+    {
+        ArgumentException { ParamName: "address" } => Status.InvalidPointer,
+        ArgumentException or OverflowException => Status.InvalidArgument,
+        ArenaExhaustedException => Status.OutOfMemory,
+        ObjectDisposedException => Status.Disposed,
+        TimeoutException => Status.Timeout,
+        ArenaCorruptionException => Status.Corruption,
+        _ => Status.Internal,
+    }, $"{e.GetType().Name}: {e.Message}");
+
+    private static Status Fail(Status status, string message)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(message);
+        byte* copy = (byte*)NativeMemory.Alloc((nuint)utf8.Length + 1);
+        utf8.CopyTo(new Span<byte>(copy, utf8.Length));
+        copy[utf8.Length] = 0;
+        NativeMemory.Free(lastError);
+        lastError = copy;
+        return status;
+    }
+
+    /// <summary>Reporter counters, zero when no reporter was built.</summary>
+    private readonly record struct ReporterStatisticsView(ulong Passes, ulong DeviceCalls)
+    {
+        public static ReporterStatisticsView Of(Reporting.PageReporter? reporter)
+            => reporter?.GetStatistics() is { } s ? new((ulong)s.Passes, (ulong)s.DeviceCalls) : default;
+    }
+}
