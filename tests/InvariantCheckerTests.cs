@@ -3,7 +3,7 @@ namespace Buddy.Tests;
 /// <summary>The checker must catch each kind of corruption it claims to look for.</summary>
 public unsafe class InvariantCheckerTests : IDisposable
 {
-    private readonly BuddyArena arena = Arenas.Small();
+    private readonly BuddyArena arena = Arenas.Small(perCpu: false);
     private readonly nint allocated;
     private readonly uint allocatedPage;
 
@@ -18,7 +18,12 @@ public unsafe class InvariantCheckerTests : IDisposable
 
     private ref PageDescriptor Descriptor(uint page) => ref arena.PageMap[page];
 
-    private uint FreeHead(int order) => arena.Zones[0].ListHead(order, Migratetype.Movable);
+    private uint FreeHead(int order)
+    {
+        uint head = arena.Zones[0].ListHead(order, Migratetype.Movable);
+        Assert.NotEqual(PageDescriptor.None, head);
+        return head;
+    }
 
     private void AssertDetected(string problem)
     {
@@ -86,7 +91,7 @@ public unsafe class InvariantCheckerTests : IDisposable
 /// <summary>ValidateOnFree catches descriptor corruption at the free that meets it.</summary>
 public class ValidateOnFreeTests
 {
-    private static BuddyArena Create(bool validate) => new(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1, ValidateOnFree = validate });
+    private static BuddyArena Create(bool validate) => new(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1, ValidateOnFree = validate, PerCpuLists = false });
 
     [Fact]
     public void A_flag_inside_the_block_being_freed_is_reported_as_an_overlap()

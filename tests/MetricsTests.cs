@@ -4,7 +4,11 @@ using Buddy.Reporting.Testing;
 
 namespace Buddy.Tests;
 
-/// <summary>The Buddy.Allocator meter, read in-process through a real MeterListener.</summary>
+/// <summary>
+/// The Buddy.Allocator meter, read in-process through a real MeterListener. It observes every
+/// arena in the process, taking their per-CPU cache locks for a moment, so it runs alone.
+/// </summary>
+[Collection(ResidentSetCollection.Name)]
 public class MetricsTests
 {
     private static Dictionary<(string Instrument, string? Arena, string? Order), double> Collect()

@@ -21,7 +21,7 @@ public class MigratetypeTests
     [Fact]
     public void A_pristine_block_takes_the_type_of_its_first_request()
     {
-        using var arena = Arenas.Small(size: 8 * Arenas.MiB);
+        using var arena = Arenas.Small(size: 8 * Arenas.MiB, perCpu: false);
         nint movable = arena.Allocate(0, Migratetype.Movable);
         nint unmovable = arena.Allocate(0, Migratetype.Unmovable);
         Assert.Equal(Migratetype.Movable, PageblockOf(arena, movable));
@@ -33,7 +33,7 @@ public class MigratetypeTests
     [Fact]
     public void A_fallback_of_pageblock_order_or_more_steals_the_whole_pageblock()
     {
-        using var arena = Arenas.Small(size: 8 * Arenas.MiB);
+        using var arena = Arenas.Small(size: 8 * Arenas.MiB, perCpu: false);
         nint movable = arena.Allocate(0, Migratetype.Movable);
         nint other = arena.Allocate(10, Migratetype.Movable);
         nint unmovable = arena.Allocate(0, Migratetype.Unmovable);
@@ -52,7 +52,7 @@ public class MigratetypeTests
     [Fact]
     public void A_small_movable_fallback_takes_one_block_and_leaves_the_pageblock_type_alone()
     {
-        using var arena = Arenas.Small(size: 4 * Arenas.MiB);
+        using var arena = Arenas.Small(size: 4 * Arenas.MiB, perCpu: false);
         var pages = new List<nint> { arena.Allocate(0, Migratetype.Unmovable), arena.Allocate(9, Migratetype.Unmovable) };
         for (int i = 0; i < 511; i++) pages.Add(arena.Allocate(0, Migratetype.Unmovable));
         var singles = pages.Where(p => p != pages[1] && (p - arena.BaseAddress) / 4096 % 4 == 2).Take(10).ToList();
@@ -68,7 +68,7 @@ public class MigratetypeTests
     [Fact]
     public void A_small_unmovable_fallback_claims_a_mostly_free_pageblock()
     {
-        using var arena = Arenas.Small(size: 4 * Arenas.MiB);
+        using var arena = Arenas.Small(size: 4 * Arenas.MiB, perCpu: false);
         nint movable = arena.Allocate(3, Migratetype.Movable);
         nint pin = arena.Allocate(9, Migratetype.Movable);
         nint unmovable = arena.Allocate(0, Migratetype.Unmovable);
@@ -85,7 +85,7 @@ public class MigratetypeTests
     [Fact]
     public void Without_grouping_every_request_is_served_as_movable()
     {
-        using var arena = Arenas.Small(size: 8 * Arenas.MiB, groupByMobility: false);
+        using var arena = Arenas.Small(size: 8 * Arenas.MiB, groupByMobility: false, perCpu: false);
         nint a = arena.Allocate(0, Migratetype.Unmovable);
         nint b = arena.Allocate(0, Migratetype.Reclaimable);
         Assert.Equal(Migratetype.Movable, PageblockOf(arena, a));

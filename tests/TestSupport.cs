@@ -6,8 +6,13 @@ internal static class Arenas
     public const long MiB = 1L << 20;
 
     /// <summary>A small single-zone arena: deterministic zone choice for tests that reason about layout.</summary>
-    public static BuddyArena Small(long size = 16 * MiB, int zones = 1, bool groupByMobility = true, int atomicReservePercent = 0)
-        => new(new ArenaOptions { ValidateOnFree = true, Size = size, ZoneCount = zones, GroupByMobility = groupByMobility, AtomicReservePercent = atomicReservePercent });
+    /// <param name="perCpu">Off for tests that reason about where the zone path puts each block.</param>
+    public static BuddyArena Small(long size = 16 * MiB, int zones = 1, bool groupByMobility = true, int atomicReservePercent = 0, bool perCpu = true)
+        => new(new ArenaOptions
+        {
+            ValidateOnFree = true, Size = size, ZoneCount = zones, GroupByMobility = groupByMobility,
+            AtomicReservePercent = atomicReservePercent, PerCpuLists = perCpu,
+        });
 
     /// <summary>
     /// Runs a call that must be rejected, and asserts the exception type, that its message names

@@ -39,6 +39,9 @@ public sealed record ArenaOptions
     /// </summary>
     public int AtomicReservePercent { get; init; }
 
+    /// <summary>Cache blocks of orders 0-3 per processor, so small allocations skip the zone lock and the split.</summary>
+    public bool PerCpuLists { get; init; } = true;
+
     /// <summary>Group pageblocks by migratetype; false treats every request as Movable.</summary>
     public bool GroupByMobility { get; init; } = true;
 

@@ -8,13 +8,15 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     private readonly long[] freeBlocks;
     private readonly long[] reportedBlocks;
 
-    internal ZoneStatistics(Zone zone, int maxOrder)
+    internal ZoneStatistics(Zone zone, int maxOrder, long cachedPages)
     {
         Index = zone.Index;
         StartPage = zone.StartPage;
         Pages = zone.Pages;
-        FreePages = zone.FreePages;
-        AllocatedPages = zone.AllocatedPages;
+        // Pages in per-CPU caches are free for users, though the zone has handed them out.
+        CachedPages = cachedPages;
+        FreePages = zone.FreePages + cachedPages;
+        AllocatedPages = zone.AllocatedPages - cachedPages;
         PristinePages = zone.PristinePages;
         Allocations = zone.Allocations;
         Frees = zone.Frees;
@@ -42,8 +44,10 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     public int Index { get; }
     public long StartPage { get; }
     public long Pages { get; }
-    /// <summary>Free pages, pristine ones included.</summary>
+    /// <summary>Free pages, pristine and per-CPU cached ones included.</summary>
     public long FreePages { get; }
+    /// <summary>Free pages of this zone held in per-CPU caches.</summary>
+    public long CachedPages { get; }
     public long AllocatedPages { get; }
     /// <summary>Free pages in largest blocks never handed out since the arena was built.</summary>
     public long PristinePages { get; }
@@ -89,7 +93,7 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
 
     public bool Equals(ZoneStatistics? other) => other is not null
         && Index == other.Index && StartPage == other.StartPage && Pages == other.Pages
-        && FreePages == other.FreePages && AllocatedPages == other.AllocatedPages
+        && FreePages == other.FreePages && AllocatedPages == other.AllocatedPages && CachedPages == other.CachedPages
         && PristinePages == other.PristinePages && Allocations == other.Allocations
         && Frees == other.Frees && FailedAllocations == other.FailedAllocations
         && ReportingPages == other.ReportingPages && ZeroSkippedBytes == other.ZeroSkippedBytes
@@ -105,16 +109,23 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
 /// <summary>Allocator statistics: totals and per-zone detail by order and migratetype.</summary>
 public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
 {
-    internal ArenaStatistics(int pageSize, int maxOrder, IReadOnlyList<ZoneStatistics> zones)
+    internal ArenaStatistics(int pageSize, int maxOrder, IReadOnlyList<ZoneStatistics> zones,
+        long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes)
     {
         PageSize = pageSize;
         MaxOrder = maxOrder;
         Zones = zones;
+        PerCpuAllocations = cacheAllocations;
+        PerCpuFrees = cacheFrees;
+        Allocations = cacheAllocations;
+        Frees = cacheFrees;
+        ZeroSkippedBytes = cacheZeroSkippedBytes;
         foreach (ZoneStatistics zone in zones)
         {
             TotalPages += zone.Pages;
             FreePages += zone.FreePages;
             AllocatedPages += zone.AllocatedPages;
+            CachedPages += zone.CachedPages;
             PristinePages += zone.PristinePages;
             Allocations += zone.Allocations;
             Frees += zone.Frees;
@@ -132,9 +143,15 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     public int MaxOrder { get; }
     public IReadOnlyList<ZoneStatistics> Zones { get; }
     public long TotalPages { get; }
+    /// <summary>Free pages: on free lists, pristine, mid-report, or in per-CPU caches.</summary>
     public long FreePages { get; }
     public long AllocatedPages { get; }
+    /// <summary>Free pages held in per-CPU caches (counted in <see cref="FreePages"/>).</summary>
+    public long CachedPages { get; }
     public long PristinePages { get; }
+    /// <summary>Allocations and frees served by per-CPU caches (counted in <see cref="Allocations"/> and <see cref="Frees"/>).</summary>
+    public long PerCpuAllocations { get; }
+    public long PerCpuFrees { get; }
     public long Allocations { get; }
     public long Frees { get; }
     public long FailedAllocations { get; }
@@ -168,7 +185,8 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     }
 
     public bool Equals(ArenaStatistics? other) => other is not null
-        && PageSize == other.PageSize && MaxOrder == other.MaxOrder && Zones.SequenceEqual(other.Zones);
+        && PageSize == other.PageSize && MaxOrder == other.MaxOrder && Zones.SequenceEqual(other.Zones)
+        && PerCpuAllocations == other.PerCpuAllocations && PerCpuFrees == other.PerCpuFrees && ZeroSkippedBytes == other.ZeroSkippedBytes;
 
     public override bool Equals(object? obj) => Equals(obj as ArenaStatistics);
 

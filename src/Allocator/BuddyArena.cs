@@ -56,6 +56,8 @@ public sealed unsafe partial class BuddyArena : IDisposable
         map = new PageMap(baseAddress, options.PageSize, options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
             (Migratetype*)(descriptors + totalPages));
         zones = BuildZones(options, map, out zoneQuotient, out zoneRemainder);
+        caches = BuildCaches(options, zones.Length);
+        cacheMask = caches.Length - 1;
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
         ArenaMetrics.Register(this);
     }
@@ -122,7 +124,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
         int stripe = gate.Enter();
         try
         {
-            uint page = AllocatePage(order, options.GroupByMobility ? migratetype : Migratetype.Movable, zeroed, out PageFlags memory);
+            Migratetype type = options.GroupByMobility ? migratetype : Migratetype.Movable;
+            uint page = AllocateFromCache(order, type, zeroed, out PageFlags memory);
+            if (page == PageDescriptor.None) page = AllocatePage(order, type, zeroed, out memory);
             if (page == PageDescriptor.None)
             {
                 address = 0;
@@ -172,10 +176,25 @@ public sealed unsafe partial class BuddyArena : IDisposable
         int stripe = gate.Enter();
         try
         {
-            var snapshots = new ZoneStatistics[zones.Length];
-            for (int i = 0; i < zones.Length; i++)
-                lock (zones[i].Lock) snapshots[i] = new ZoneStatistics(zones[i], options.MaxOrder);
-            return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots);
+            EnterCaches();
+            try
+            {
+                var snapshots = new ZoneStatistics[zones.Length];
+                for (int i = 0; i < zones.Length; i++)
+                    lock (zones[i].Lock) snapshots[i] = new ZoneStatistics(zones[i], options.MaxOrder, CachedPagesOf(zones[i]));
+                long allocations = 0, frees = 0, zeroSkipped = 0;
+                foreach (PerCpuCache cache in caches)
+                {
+                    allocations += cache.Allocations;
+                    frees += cache.Frees;
+                    zeroSkipped += cache.ZeroSkippedBytes;
+                }
+                return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots, allocations, frees, zeroSkipped);
+            }
+            finally
+            {
+                ExitCaches();
+            }
         }
         finally
         {
@@ -190,8 +209,17 @@ public sealed unsafe partial class BuddyArena : IDisposable
         try
         {
             var problems = new List<string>();
-            foreach (Zone zone in zones)
-                lock (zone.Lock) InvariantChecker.CheckZone(zone, map, problems);
+            EnterCaches();
+            try
+            {
+                for (int i = 0; i < caches.Length; i++) InvariantChecker.CheckCache(caches[i], i, map, problems);
+                foreach (Zone zone in zones)
+                    lock (zone.Lock) InvariantChecker.CheckZone(zone, map, problems, CachedPagesOf(zone));
+            }
+            finally
+            {
+                ExitCaches();
+            }
             if (problems.Count > 0) throw new ArenaCorruptionException(problems);
         }
         finally
@@ -215,6 +243,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         int stripe = gate.Enter();
         try
         {
+            if (TryFreeToCache(page, expectedOrder)) return;
             Zone zone = ZoneOf(page);
             int merged;
             lock (zone.Lock)
@@ -226,6 +255,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
                         $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({(long)options.PageSize << d.Order} bytes).",
                         nameof(size));
                 if (options.ValidateOnFree) DescriptorValidation.CheckBeforeFree(zone, map, page, address);
+                // Claimed by exchange, as the per-CPU path does, so a racing double free is refused.
+                if (Interlocked.CompareExchange(ref FlagsOf(ref d), (uint)PageFlags.None, (uint)PageFlags.Head) != (uint)PageFlags.Head)
+                    throw NotAllocated(address, d.Flags);
                 // Poisoned under the lock: once listed, the block may belong to someone else.
                 if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)options.PageSize << d.Order, PageMap.Poison);
                 merged = zone.Free(page, d.Order, options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);
@@ -242,9 +274,17 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zones.Length);
         long waitStart = 0;
+        bool drained = caches.Length == 0;
         while (true)
         {
             uint page = TryZones(first, order, type, zeroed, out memory, out Zone? served, out uint busy);
+            if (page == PageDescriptor.None && busy == PageDescriptor.None && !drained)
+            {
+                // Free pages may sit in per-CPU caches: give them back and try again once.
+                DrainPerCpuCaches();
+                drained = true;
+                continue;
+            }
             if (page == PageDescriptor.None && busy == PageDescriptor.None) busy = FindIsolated(order);
             if (page != PageDescriptor.None || busy == PageDescriptor.None)
             {
@@ -396,7 +436,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 "Migratetype must be Unmovable, Movable, Reclaimable or HighAtomic; Isolate pageblocks are never allocated from.");
     }
 
-    private static ArgumentException NotAllocated(nint address, PageFlags flags) => (flags & PageFlags.Buddy) != 0
+    private static ArgumentException NotAllocated(nint address, PageFlags flags) => (flags & (PageFlags.Buddy | PageFlags.PerCpu)) != 0
         ? new ArgumentException($"Double free: the block at 0x{address:x} is already free.", "address")
         : new ArgumentException($"Address 0x{address:x} is not the start of an allocated block (never allocated, already freed, or inside a block).", "address");
 

@@ -5,10 +5,32 @@ internal static class InvariantChecker
 {
     private const int MaxProblems = 100;
 
-    public static void CheckZone(Zone zone, PageMap map, List<string> problems)
+    /// <summary>Every block on a cache's stacks is a per-CPU head of the stack's order; counts match.</summary>
+    public static void CheckCache(PerCpuCache cache, int index, PageMap map, List<string> problems)
+    {
+        for (int stack = 0; stack < (PerCpuCache.MaxOrder + 1) * PerCpuCache.Types; stack++)
+        {
+            int order = stack / PerCpuCache.Types, count = 0;
+            for (uint p = cache.Head(stack); p != PageDescriptor.None && problems.Count < MaxProblems; p = map[p].Next)
+            {
+                if (p >= map.TotalPages || ++count > cache.Count(stack))
+                {
+                    problems.Add($"per-CPU cache {index} stack {stack}: broken or longer than its count {cache.Count(stack)}");
+                    break;
+                }
+                if ((map[p].Flags & (PageFlags.PerCpu | PageFlags.Buddy | PageFlags.Head)) != PageFlags.PerCpu || map[p].Order != order)
+                    problems.Add($"per-CPU cache {index} stack {stack}: page {p} has flags {map[p].Flags}, order {map[p].Order}");
+            }
+            if (count != cache.Count(stack)) problems.Add($"per-CPU cache {index} stack {stack}: count is {cache.Count(stack)}, stack holds {count}");
+        }
+    }
+
+    public static void CheckZone(Zone zone, PageMap map, List<string> problems, long cachedByCaches)
     {
         (long listedBlocks, long listedPages) = CheckLists(zone, map, problems);
-        (long freeHeads, long freePages, long allocatedPages, long isolatedPages, long reportingPages) = WalkBlocks(zone, map, problems);
+        (long freeHeads, long freePages, long allocatedPages, long isolatedPages, long reportingPages, long cachedPages) = WalkBlocks(zone, map, problems);
+        if (cachedByCaches != cachedPages)
+            problems.Add($"zone {zone.Index}: per-CPU caches count {cachedByCaches} pages, per-CPU blocks hold {cachedPages}");
         if (zone.ReportingPages != reportingPages)
             problems.Add($"zone {zone.Index}: ReportingPages is {zone.ReportingPages}, blocks mid-report hold {reportingPages}");
         for (uint p = zone.PristineStart; p < zone.EndPage && problems.Count < MaxProblems; p += map.LargestBlockPages)
@@ -74,10 +96,10 @@ internal static class InvariantChecker
         return (blocks, pages);
     }
 
-    private static (long FreeHeads, long FreePages, long AllocatedPages, long IsolatedPages, long ReportingPages) WalkBlocks(
+    private static (long FreeHeads, long FreePages, long AllocatedPages, long IsolatedPages, long ReportingPages, long CachedPages) WalkBlocks(
         Zone zone, PageMap map, List<string> problems)
     {
-        long freeHeads = 0, freePages = 0, allocatedPages = 0, isolatedPages = 0, reportingPages = 0;
+        long freeHeads = 0, freePages = 0, allocatedPages = 0, isolatedPages = 0, reportingPages = 0, cachedPages = 0;
         uint p = zone.StartPage;
         while (p < zone.PristineStart && problems.Count < MaxProblems)
         {
@@ -85,7 +107,8 @@ internal static class InvariantChecker
             bool listed = (d.Flags & PageFlags.Buddy) != 0;
             bool reporting = (d.Flags & PageFlags.Reporting) != 0;
             bool free = listed || reporting;
-            bool head = (d.Flags & PageFlags.Head) != 0;
+            bool cached = (d.Flags & PageFlags.PerCpu) != 0;
+            bool head = (d.Flags & PageFlags.Head) != 0 || cached;
             if (free == head)
             {
                 problems.Add($"zone {zone.Index}: page {p} starts no block (flags {d.Flags})");
@@ -113,11 +136,12 @@ internal static class InvariantChecker
             else
             {
                 allocatedPages += size;
+                if (cached) cachedPages += size;
             }
             for (uint t = p + 1; t < p + size; t++)
                 if (map[t].Flags != PageFlags.None) problems.Add($"zone {zone.Index}: tail page {t} of block {p} has flags {map[t].Flags}");
             p += size;
         }
-        return (freeHeads, freePages, allocatedPages, isolatedPages, reportingPages);
+        return (freeHeads, freePages, allocatedPages, isolatedPages, reportingPages, cachedPages);
     }
 }

@@ -19,6 +19,8 @@ public enum PageFlags : uint
     Zeroed = 1 << 4,
     /// <summary>Free block filled with the poison pattern when it was freed (debug option).</summary>
     Poisoned = 1 << 5,
+    /// <summary>Free block held by a per-CPU cache; linked through Next on that cache's stack.</summary>
+    PerCpu = 1 << 6,
 }
 
 internal static class PageStates

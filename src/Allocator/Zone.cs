@@ -89,7 +89,7 @@ internal sealed unsafe partial class Zone
     /// or <see cref="PageDescriptor.None"/>; then <paramref name="busyPage"/> names a block that was
     /// chosen but is mid-report in place, to wait for.
     /// </summary>
-    public uint Allocate(int order, Migratetype type, long keepFree, bool zeroed, out PageFlags memory, out uint busyPage)
+    public uint Allocate(int order, Migratetype type, long keepFree, bool zeroed, out PageFlags memory, out uint busyPage, bool toCache = false)
     {
         memory = PageFlags.None;
         busyPage = PageDescriptor.None;
@@ -106,6 +106,12 @@ internal sealed unsafe partial class Zone
             head.Order = (byte)order;
             FreePages -= 1L << order;
             AllocatedPages += 1L << order;
+            // A block handed to a per-CPU cache counts as allocated here; the cache counts it as free.
+            if (toCache)
+            {
+                head.Flags = PageFlags.PerCpu | memory;
+                return page;
+            }
             Allocations++;
             if (zeroed && (memory & PageFlags.Zeroed) != 0) ZeroSkippedBytes += (long)map.PageSize << order;
             return page;
@@ -113,12 +119,15 @@ internal sealed unsafe partial class Zone
         return PageDescriptor.None;
     }
 
-    /// <summary>Returns an allocated block (already validated). Returns the order of the free block it became part of.</summary>
-    public int Free(uint page, int order, PageFlags memory)
+    /// <summary>
+    /// Returns an allocated block (already validated), or one drained from a per-CPU cache.
+    /// Returns the order of the free block it became part of.
+    /// </summary>
+    public int Free(uint page, int order, PageFlags memory, bool fromCache = false)
     {
         AllocatedPages -= 1L << order;
         FreePages += 1L << order;
-        Frees++;
+        if (!fromCache) Frees++;
         return MergeAndAdd(page, order, memory);
     }
 

@@ -155,6 +155,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     {
         lock (passLock)
         {
+            // Small blocks parked in per-CPU caches go home first, so they can merge and be reported.
+            arena.DrainPerCpuCaches();
             if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
                 return default;
             long blocks = 0, bytes = 0, calls = 0, failures = 0;

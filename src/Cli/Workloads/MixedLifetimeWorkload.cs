@@ -39,6 +39,8 @@ public static class MixedLifetimeWorkload
             shortLived.ForEach(arena.Free);
             shortLived.Clear();
         }
+        // As a reporting pass would: cached small blocks go home and merge before free memory is counted.
+        arena.DrainPerCpuCaches();
         ArenaStatistics stats = arena.GetStatistics();
         var result = new FragmentationResult(groupByMobility, stats.TotalPages, stats.AllocatedPages,
             stats.FreePages, stats.FreePagesAtOrAbove(arena.PageblockOrder), arena.PageblockOrder);
