@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Buddy.Harness;
+
+// Buddy.Harness [--quick] [--out DIR]: every macro measurement, Buddy and its peers side by side in one run.
+// Buddy.Harness --rss-child PEER BURST_MIB BURSTS IDLE_MS DELAY_MS: one peer's RSS trace (used by the harness itself).
+if (args.Length == 6 && args[0] == "--rss-child")
+    return RssOverTime.RunChild(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture),
+        int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[5], CultureInfo.InvariantCulture));
+
+if (args.Length == 4 && args[0] == "--churn-child")
+    return Child.RunChurn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture));
+
+bool quick = args.Contains("--quick");
+int outIndex = Array.IndexOf(args, "--out");
+string? outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : null;
+if (args.Except(["--quick", "--out", outDir ?? ""]).Any(a => a.Length > 0))
+{
+    Console.Error.WriteLine("usage: Buddy.Harness [--quick] [--out DIR]");
+    return 2;
+}
+
+int delayMs = quick ? 500 : 2000;
+var skipped = new List<string>();
+void Say(string what) => Console.Error.WriteLine($"[harness] {what}");
+
+Say("RSS over time, each peer in its own process...");
+var traces = RssOverTime.Run(burstMiB: quick ? 256 : 1024, bursts: quick ? 2 : 3, idleMs: 2 * delayMs, delayMs, skipped);
+Say("allocation/free pairs...");
+var pairs = Scenarios.Pairs(quick ? 200_000 : 2_000_000);
+Say("1-4 MiB churn...");
+var churn = Child.Churn(quick ? 400 : 4000, delayMs, skipped);
+Say("reporting against raw process_madvise...");
+var report = Scenarios.ReportThroughput(quick ? 64 : 512);
+Say("reporter overhead...");
+var overhead = Scenarios.ReporterOverhead(quick ? 200_000 : 2_000_000);
+Say("latency during reporting...");
+var latency = Scenarios.Latency(quick ? 200_000 : 2_000_000);
+Say("pass cost, 1 GiB against 64 GiB...");
+var pass = Scenarios.PassCost();
+
+var ratios = new Dictionary<string, object>
+{
+    ["pair_speedup_vs_glibc"] = Math.Round(pairs.Glibc / pairs.Buddy, 3),
+    ["churn_speedup_vs_glibc"] = Math.Round(churn["glibc"] / churn["buddy"], 3),
+    ["report_vs_raw_madvise"] = Math.Round(report.Raw / report.Buddy, 3),
+    ["reporter_overhead_pct"] = Math.Round((overhead.Without / overhead.With - 1) * 100, 2),
+    ["p999_ratio_isolate_vs_off"] = Math.Round(latency["isolate"][2] / latency["off"][2], 3),
+    ["p999_ratio_inplace_vs_off"] = Math.Round(latency["inplace"][2] / latency["off"][2], 3),
+    ["pass_cost_ratio_64g_vs_1g"] = Math.Round(pass.Large / pass.Small, 3),
+    ["idle_rss_over_peak"] = traces.ToDictionary(t => t.Peer, t => Math.Round((double)t.IdleRss / t.PeakRss, 3)),
+    ["skipped"] = skipped,
+};
+Say(string.Create(CultureInfo.InvariantCulture,
+    $"pair ns buddy {pairs.Buddy:F1} glibc {pairs.Glibc:F1}; churn us {string.Join(' ', churn.Select(c => $"{c.Key}={c.Value:F1}"))}; report ms buddy {report.Buddy * 1000:F2} raw {report.Raw * 1000:F2}; pass ms {pass.Small:F3}/{pass.Large:F3}; p99.9 us {string.Join(' ', latency.Select(l => $"{l.Key}={l.Value[2]:F2}"))}"));
+Console.WriteLine(JsonSerializer.Serialize(ratios));
+
+if (outDir is not null)
+{
+    Directory.CreateDirectory(outDir);
+    RssOverTime.WriteCsv(traces, Path.Combine(outDir, "rss-over-time.csv"));
+    RssOverTime.Plot(traces, Path.Combine(outDir, "rss-over-time.png"),
+        $"Bursts of {(quick ? 256 : 1024)} MiB, idle {2 * delayMs} ms between (Buddy reporter delay {delayMs} ms)");
+    var md = new StringBuilder();
+    md.AppendLine("| measurement | figure |").AppendLine("|---|---|");
+    md.AppendLine(CultureInfo.InvariantCulture, $"| order-0 alloc+free, ns | Buddy {pairs.Buddy:F1}, glibc {pairs.Glibc:F1} |");
+    md.AppendLine(CultureInfo.InvariantCulture, $"| 1-4 MiB alloc+touch+free, µs | {string.Join(", ", churn.Select(c => $"{c.Key} {c.Value:F1}"))} |");
+    md.AppendLine(CultureInfo.InvariantCulture, $"| hand back {(quick ? 64 : 512)} x 2 MiB, ms | Buddy pass {report.Buddy * 1000:F1}, raw process_madvise {report.Raw * 1000:F1} |");
+    md.AppendLine(CultureInfo.InvariantCulture, $"| mixed ops/s | reporter on {overhead.With:F0}, off {overhead.Without:F0} |");
+    foreach (var (variant, p) in latency)
+        md.AppendLine(CultureInfo.InvariantCulture, $"| allocation latency, reporting {variant}, µs | p50 {p[0]:F2}, p99 {p[1]:F2}, p99.9 {p[2]:F2}, max {p[3]:F1} |");
+    md.AppendLine(CultureInfo.InvariantCulture, $"| reporting pass after the same churn, ms | 1 GiB arena {pass.Small:F3}, 64 GiB arena {pass.Large:F3} |");
+    foreach (var trace in traces)
+        md.AppendLine(CultureInfo.InvariantCulture, $"| RSS of {trace.Peer}, MiB | peak {trace.PeakRss >> 20}, idle at 2 x delay {trace.IdleRss >> 20} |");
+    File.WriteAllText(Path.Combine(outDir, "harness-table.md"), md.ToString());
+}
+return 0;
