@@ -18,4 +18,4 @@ fi
 "${harness[@]}" --out "$root/bench/results" | tee "$root/bench/results/harness.json"
 dotnet run -c Release --project "$root/bench/Buddy.Benchmarks" -- --filter '*' \
     --launchCount 1 --warmupCount 3 --iterationCount 10 --exporters github --artifacts "$root/artifacts/bdn"
-cp "$root"/artifacts/bdn/results/*-report-github.md "$root/bench/results/"
+for report in "$root"/artifacts/bdn/results/*-report-github.md; do cp "$report" "$root/bench/results/$(basename "$report" -report-github.md).md"; done

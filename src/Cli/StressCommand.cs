@@ -61,6 +61,7 @@ internal static class StressCommand
                 reports = r.Reports,
                 failed_reports = r.FailedReports,
                 spin_waits = r.SpinWaits,
+                longest_spin_ms = Math.Round(r.LongestSpin.TotalMilliseconds, 3),
                 exhaustions = r.Exhaustions,
                 cross_thread_frees = r.CrossThreadFrees,
                 problems = r.Problems,
@@ -71,7 +72,7 @@ internal static class StressCommand
         Console.WriteLine($"cross-thread frees {r.CrossThreadFrees:N0}");
         Console.WriteLine($"exhaustions        {r.Exhaustions:N0}");
         Console.WriteLine($"reports            {r.Reports:N0} device calls, {r.FailedReports:N0} failed (injected)");
-        Console.WriteLine($"spin waits         {r.SpinWaits:N0}");
+        Console.WriteLine($"spin waits         {r.SpinWaits:N0} (longest {r.LongestSpin.TotalMilliseconds:F2} ms)");
         Console.WriteLine($"invariant checks   {r.InvariantChecks:N0}");
         Console.WriteLine($"corruptions        {r.Corruptions}");
         Console.WriteLine($"lost pages         {r.LostPages}");

@@ -46,8 +46,9 @@ public sealed class StressEngine
         while (handoff.TryDequeue(out LiveBlock block)) Release(arena, block);
         (long reports, long failed) = reporting.Finish();
         long lost = CheckFinalState(arena);
+        ArenaStatistics stats = arena.GetStatistics();
         return new StressResult(options.Seed, operations, operations / seconds, corruptions, lost, invariantChecks,
-            reports, failed, arena.GetStatistics().SpinWaits, exhaustions, crossThreadFrees, problems.ToArray());
+            reports, failed, stats.SpinWaits, stats.LongestSpin, exhaustions, crossThreadFrees, problems.ToArray());
     }
 
     /// <summary>Runs the clock: barrier checks at the check interval, reporter restarts at the restart interval.</summary>

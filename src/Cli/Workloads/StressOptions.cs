@@ -40,6 +40,7 @@ public sealed record StressResult(
     long Reports,
     long FailedReports,
     long SpinWaits,
+    TimeSpan LongestSpin,
     long Exhaustions,
     long CrossThreadFrees,
     IReadOnlyList<string> Problems)
