@@ -104,6 +104,10 @@ TEST(Errors, InvalidArgument) {
     buddy_options bad = Options(5 * MiB);
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&bad, &none), "Size");
     EXPECT_EQ(nullptr, none);
+    buddy_options reserved = Options(8 * MiB);
+    reserved.reserved = 1;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&reserved, &none), "reserved");
+    EXPECT_EQ(nullptr, none);
     Arena arena(8 * MiB);
     void* block = nullptr;
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(arena, 0, &block), "Size");

@@ -28,6 +28,15 @@ public class ArenaOptionsTests
         Assert.Contains(option, e.Message);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public void An_empty_name_is_rejected(string name)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new BuddyArena(new ArenaOptions { Name = name, Size = 4 * Arenas.MiB }));
+        Assert.Equal(nameof(ArenaOptions.Name), e.ParamName);
+    }
+
     [Fact]
     public void Defaults_describe_a_one_gibibyte_arena_of_4k_pages_and_4m_blocks()
     {

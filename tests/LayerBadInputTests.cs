@@ -95,7 +95,28 @@ public class LayerBadInputTests : IDisposable
 
     [Fact]
     public void EndReport_with_an_address_outside_the_arena()
-        => Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(arena.BaseAddress - 4096, 4096)], true, false), "outside the arena");
+    {
+        var batch = new FreeBlock[4];
+        int count = arena.BeginReport(0, 9, ReportingMode.Isolate, batch);
+        Assert.True(count > 0);
+        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(arena.BaseAddress - 4096, 4096)], true, false), "outside the arena");
+        arena.EndReport(0, batch.AsSpan(0, count), reported: false, zeroed: false);
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void EndReport_with_no_batch_in_hand()
+        => Arenas.AssertRejected<InvalidOperationException>(arena,
+            () => arena.EndReport(0, [new FreeBlock(arena.BaseAddress, 4096)], true, false), "No report batch is in hand");
+
+    [Fact]
+    public void EndReport_on_a_disposed_arena_is_refused_without_reading_its_memory()
+    {
+        var gone = Arenas.Small();
+        nint block = gone.Allocate(0);
+        gone.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => gone.EndReport(0, [new FreeBlock(block, 4096)], true, false));
+    }
 
     [Fact]
     public void A_second_free_block_listener()

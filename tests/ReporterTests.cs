@@ -45,6 +45,19 @@ public class ReporterTests
     }
 
     [Fact]
+    public void Blocks_mid_report_still_count_as_unreported()
+    {
+        var (arena, _, _, _) = TwoFreePageblocks();
+        using var _a = arena;
+        Assert.Equal(4 * Arenas.MiB, arena.UnreportedFreeBytes(9));
+        var batch = new FreeBlock[2];
+        Assert.Equal(2, arena.BeginReport(0, 9, ReportingMode.Isolate, batch));
+        Assert.Equal(4 * Arenas.MiB, arena.UnreportedFreeBytes(9));
+        arena.EndReport(0, batch, reported: true, zeroed: false);
+        Assert.Equal(0, arena.UnreportedFreeBytes(9));
+    }
+
+    [Fact]
     public void Blocks_below_the_report_order_are_left_alone()
     {
         using var arena = Arenas.Small(size: 4 * Arenas.MiB);
@@ -275,19 +288,21 @@ public class ReporterTests
     [Fact]
     public void EndReport_refuses_blocks_that_are_not_mid_report_and_changes_nothing()
     {
-        var (arena, a, _, held) = TwoFreePageblocks();
+        var (arena, a, b, held) = TwoFreePageblocks();
         using var _a = arena;
-        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(a, 2 * Arenas.MiB)], true, true), "not a block of zone 0 that is mid-report");
-        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(held[0], 2 * Arenas.MiB)], false, false), "mid-report");
         Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.BeginReport(3, 9, ReportingMode.Isolate, new FreeBlock[4]), "Zone must be between 0 and 0");
-        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(a, 2 * Arenas.MiB)], false, true), "Only reported blocks");
+        Arenas.AssertRejected<InvalidOperationException>(arena, () => arena.EndReport(0, [new FreeBlock(a, 2 * Arenas.MiB)], true, false), "No report batch is in hand");
 
-        var batch = new FreeBlock[4];
-        int count = arena.BeginReport(0, 9, ReportingMode.Isolate, batch);
-        Assert.Equal(2, count);
+        var batch = new FreeBlock[1];
+        Assert.Equal(1, arena.BeginReport(0, 9, ReportingMode.Isolate, batch));
+        nint other = batch[0].Address == a ? b : a;
+        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(other, 2 * Arenas.MiB)], true, true), "not a block of zone 0 that is mid-report");
+        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(held[0], 2 * Arenas.MiB)], false, false), "mid-report");
+        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, batch, false, true), "Only reported blocks");
         Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [batch[0], batch[0]], true, false), "listed twice");
         Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [batch[0] with { Length = 4096 }], true, false), "mid-report");
-        arena.EndReport(0, batch.AsSpan(0, count), reported: true, zeroed: false);
+        arena.EndReport(0, batch, reported: true, zeroed: false);
         arena.CheckInvariants();
+        Arenas.AssertRejected<InvalidOperationException>(arena, () => arena.EndReport(0, batch, true, false), "No report batch is in hand");
     }
 }

@@ -10,6 +10,9 @@ public sealed unsafe partial class BuddyArena
 
     private volatile Subscription? subscription;
 
+    /// <summary>Batches taken by BeginReport and not yet returned; each holds one gate entry.</summary>
+    private int batchesInHand;
+
     /// <summary>
     /// Subscribes the one listener told when a free block of <paramref name="minOrder"/> or larger
     /// appears; null unsubscribes. A second listener is refused.
@@ -71,6 +74,7 @@ public sealed unsafe partial class BuddyArena
         {
             // A batch in hand keeps the gate entered; EndReport leaves it.
             if (count == 0) gate.Exit(stripe);
+            else Interlocked.Increment(ref batchesInHand);
         }
     }
 
@@ -84,6 +88,12 @@ public sealed unsafe partial class BuddyArena
         ValidateZone(zone);
         if (zeroed && !reported) throw new ArgumentException("Only reported blocks can be known to be zero.", nameof(zeroed));
         if (blocks.IsEmpty) throw new ArgumentException("A batch from BeginReport is never empty.", nameof(blocks));
+        // Without a batch in hand nothing keeps the memory mapped: refuse before reading a descriptor.
+        if (Volatile.Read(ref batchesInHand) == 0)
+        {
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            throw new InvalidOperationException("No report batch is in hand: EndReport returns what BeginReport took.");
+        }
         Span<uint> pages = blocks.Length <= 256 ? stackalloc uint[blocks.Length] : new uint[blocks.Length];
         Zone target = zones[zone];
         lock (target.Lock)
@@ -98,6 +108,7 @@ public sealed unsafe partial class BuddyArena
             }
             target.EndReport(pages, reported, zeroed);
         }
+        Interlocked.Decrement(ref batchesInHand);
         gate.Exit(0);
     }
 

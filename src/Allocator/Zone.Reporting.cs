@@ -12,13 +12,19 @@ internal sealed partial class Zone
     public long SpinTicks;
     public long LongestSpinTicks;
 
-    /// <summary>Unreported free pages in blocks of <paramref name="minOrder"/> or larger, not counting pristine ones.</summary>
+    /// <summary>
+    /// Unreported free pages in blocks of <paramref name="minOrder"/> or larger, not counting pristine
+    /// ones. Blocks mid-report are not reported yet: listed ones are counted with their list, and
+    /// isolated ones are added here.
+    /// </summary>
     public long UnreportedPages(int minOrder)
     {
         long pages = 0;
         for (int order = minOrder; order <= map.MaxOrder; order++)
             for (int t = 0; t < Migratetypes.Count; t++)
                 pages += (BlockCount(order, (Migratetype)t) - ReportedCount(order, (Migratetype)t)) << order;
+        foreach (uint page in isolated)
+            if (map[page].Order >= minOrder) pages += 1L << map[page].Order;
         return pages;
     }
 

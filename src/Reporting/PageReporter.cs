@@ -172,35 +172,31 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
                     }
                     int count = arena.BeginReport(zone, reportOrder, options.Mode, batch);
                     if (count == 0) break;
-                    bool reported = ReportBatch(batch.AsSpan(0, count), zone);
+                    long batchBytes = ReportBatch(batch.AsSpan(0, count), zone);
                     calls++;
-                    if (!reported)
+                    if (batchBytes < 0)
                     {
                         // Stop the pass: the blocks are back unreported, and the next pass retries them.
                         failures++;
                         break;
                     }
                     blocks += count;
-                    foreach (FreeBlock block in batch.AsSpan(0, count)) bytes += block.Length;
+                    bytes += batchBytes;
                 }
             }
-            lock (statsLock)
-            {
-                passes++;
-                deviceCalls += calls;
-                reportedBlocks += blocks;
-                reportedBytes += bytes;
-                failedReports += failures;
-            }
+            lock (statsLock) passes++;
             return new ReportingPassResult(blocks, bytes, calls, failures, budgetExhausted);
         }
     }
 
-    /// <summary>Hands one scatterlist to the device and always puts the blocks back.</summary>
-    private bool ReportBatch(ReadOnlySpan<FreeBlock> blocks, int zone)
+    /// <summary>
+    /// Hands one scatterlist to the device and always puts the blocks back. Returns the bytes
+    /// reported, or -1 when the device failed. Statistics count it at once, so they follow a long pass.
+    /// </summary>
+    private long ReportBatch(ReadOnlySpan<FreeBlock> blocks, int zone)
     {
         bool reported = false;
-        long start = Stopwatch.GetTimestamp();
+        long start = Stopwatch.GetTimestamp(), ticks = 0;
         try
         {
             reported = device.Report(blocks);
@@ -212,17 +208,29 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         }
         finally
         {
-            long ticks = Stopwatch.GetTimestamp() - start;
-            ReporterMetrics.Duration.Record(Stopwatch.GetElapsedTime(0, ticks).TotalSeconds,
-                new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
-            lock (statsLock)
-            {
-                deviceTicks += ticks;
-                longestDeviceTicks = Math.Max(longestDeviceTicks, ticks);
-            }
+            ticks = Stopwatch.GetTimestamp() - start;
             arena.EndReport(zone, blocks, reported, reported && device.ZeroesMemory);
         }
-        return reported;
+        long bytes = 0;
+        foreach (FreeBlock block in blocks) bytes += block.Length;
+        ReporterMetrics.Duration.Record(Stopwatch.GetElapsedTime(0, ticks).TotalSeconds,
+            new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
+        lock (statsLock)
+        {
+            deviceCalls++;
+            deviceTicks += ticks;
+            longestDeviceTicks = Math.Max(longestDeviceTicks, ticks);
+            if (reported)
+            {
+                reportedBlocks += blocks.Length;
+                reportedBytes += bytes;
+            }
+            else
+            {
+                failedReports++;
+            }
+        }
+        return reported ? bytes : -1;
     }
 
     private void RecordError(string message)

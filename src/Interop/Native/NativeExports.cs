@@ -20,6 +20,7 @@ internal static unsafe class NativeExports
         {
             if (options is null || arena is null) return Fail(Status.InvalidArgument, "options and arena must not be NULL.");
             *arena = 0;
+            if (options->Reserved != 0) return Fail(Status.InvalidArgument, "options.reserved must be 0.");
             var holder = new NativeArena(*options);
             *arena = GCHandle.ToIntPtr(GCHandle.Alloc(holder));
             return Status.Ok;
