@@ -22,7 +22,7 @@ if [ "$(uname -s)" = Linux ]; then
     apt_install cmake g++ make libgtest-dev libbenchmark-dev zlib1g-dev || echo "could not install the native toolchain" >&2
     case "$(uname -m)" in aarch64|arm64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
     ctest_log="$results/ctest.log"
-    if dotnet publish "$root/src/Interop/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo \
+    if dotnet publish "$root/src/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo \
         && cmake -S "$root/native-tests" -B "$root/artifacts/native-tests" -DCMAKE_BUILD_TYPE=Release -DBUDDY_LIB_DIR="$root/artifacts/native" >/dev/null \
         && cmake --build "$root/artifacts/native-tests" -j 2 >/dev/null; then
         ctest --test-dir "$root/artifacts/native-tests" --output-on-failure --timeout 120 | tee "$ctest_log" || status=1

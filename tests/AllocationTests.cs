@@ -13,10 +13,10 @@ public unsafe class AllocationTests
     {
         using var arena = Arenas.Small();
         nint block = arena.Allocate(order);
-        long bytes = arena.BlockBytes(order);
+        long bytes = arena.BytesOfOrder(order);
         Assert.Equal(0, (block - arena.BaseAddress) % bytes);
         Assert.InRange(block, arena.BaseAddress, arena.BaseAddress + (nint)(arena.Size - bytes));
-        Assert.Equal(bytes, arena.BlockSize(block));
+        Assert.Equal(bytes, arena.SizeOfBlock(block));
         Assert.Equal(1L << order, arena.GetStatistics().AllocatedPages);
         new Span<byte>((void*)block, (int)bytes).Fill(0xAB);
         arena.Free(block);
@@ -38,7 +38,7 @@ public unsafe class AllocationTests
         using var arena = Arenas.Small();
         Assert.Equal(order, arena.OrderForSize(size));
         nint block = arena.AllocateBytes(size);
-        Assert.Equal(4096L << order, arena.BlockSize(block));
+        Assert.Equal(4096L << order, arena.SizeOfBlock(block));
         arena.Free(block, size);
         arena.CheckInvariants();
     }
@@ -144,10 +144,12 @@ public unsafe class AllocationTests
         arena.CheckInvariants();
     }
 
-    [Fact]
-    public void Atomic_reserve_is_kept_back_from_ordinary_requests_and_served_to_high_atomic_ones()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // without grouping every block is Movable, but the reserve stays HighAtomic's
+    public void Atomic_reserve_is_kept_back_from_ordinary_requests_and_served_to_high_atomic_ones(bool groupByMobility)
     {
-        using var arena = Arenas.Small(size: 16 * Arenas.MiB, atomicReservePercent: 25);
+        using var arena = Arenas.Small(size: 16 * Arenas.MiB, atomicReservePercent: 25, groupByMobility: groupByMobility);
         var ordinary = new List<nint>();
         while (arena.TryAllocate(10, out nint block)) ordinary.Add(block);
         Assert.Equal(3, ordinary.Count);
@@ -165,7 +167,7 @@ public unsafe class AllocationTests
         var random = new Random(7);
         var live = new List<(nint Address, long Bytes)>();
         while (arena.TryAllocate(random.Next(0, 7), out nint block, (Migratetype)random.Next(0, 4)))
-            live.Add((block, arena.BlockSize(block)));
+            live.Add((block, arena.SizeOfBlock(block)));
         var sorted = live.OrderBy(b => b.Address).ToList();
         for (int i = 1; i < sorted.Count; i++) Assert.True(sorted[i - 1].Address + sorted[i - 1].Bytes <= sorted[i].Address);
         Assert.Equal(arena.TotalPages, live.Sum(b => b.Bytes) / 4096 + arena.GetStatistics().FreePages);

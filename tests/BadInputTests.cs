@@ -28,7 +28,7 @@ public class BadInputTests : IDisposable
     [Fact]
     public void Isolate_is_not_an_allocatable_migratetype()
     {
-        var e = Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.Allocate(0, Migratetype.Isolate), "Isolate");
+        var e = Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.Allocate(0, Migratetypes.Isolate), "Migratetype");
         Assert.Equal("migratetype", e.ParamName);
     }
 
@@ -110,7 +110,7 @@ public class BadInputTests : IDisposable
 
     [Fact]
     public void Block_size_of_an_unallocated_address()
-        => Arenas.AssertRejected<ArgumentException>(arena, () => arena.BlockSize(live + 4096), "not the start of an allocated block");
+        => Arenas.AssertRejected<ArgumentException>(arena, () => arena.SizeOfBlock(live + 4096), "not the start of an allocated block");
 
     [Fact]
     public void Use_after_dispose()

@@ -24,7 +24,7 @@ public unsafe class ConcurrencyTests
                     int order = random.Next(0, 7);
                     if (!arena.TryAllocate(order, out nint block, (Migratetype)random.Next(0, 4))) continue;
                     long tag = ((long)id << 48) | ++sequence;
-                    long bytes = arena.BlockBytes(order);
+                    long bytes = arena.BytesOfOrder(order);
                     Stamp(block, bytes, tag);
                     live.Add((block, bytes, tag));
                 }

@@ -52,7 +52,7 @@ public sealed class EventPipeTests : IDisposable
         IReadOnlyList<MetricValue> last = snapshots[^1];
         string[] expected =
         [
-            "buddy.arena.size", "buddy.memory.free", "buddy.memory.allocated", "buddy.memory.reported", "buddy.memory.resident",
+            "buddy.arena.size", "buddy.memory.free", "buddy.memory.allocated", "buddy.memory.reported",
             "buddy.memory.free_by_order", "buddy.allocations", "buddy.frees", "buddy.allocation.failures",
             "buddy.spin.waits", "buddy.report.passes", "buddy.report.device_calls", "buddy.report.bytes",
         ];

@@ -100,7 +100,7 @@ public class FaultInjectionTests
     {
         using var arena = Arenas.Small();
         nint address = arena.Allocate(6);
-        var block = new LiveBlock(address, arena.BlockBytes(6), 0x1234);
+        var block = new LiveBlock(address, arena.BytesOfOrder(6), 0x1234);
         BlockPattern.Stamp(block);
         Assert.True(BlockPattern.Verify(block, out _));
         *(long*)(address + 8) = 0;

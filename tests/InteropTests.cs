@@ -58,7 +58,7 @@ public unsafe class InteropTests
             new() { Base = mapping.Base, Length = 64 * 1024 },
             new() { Base = mapping.Base + 512 * 1024, Length = 512 * 1024 },
         ];
-        long advised = ProcessMadvise.Advise(pidfd, ranges, Libc.MadvDontNeed, out int errno);
+        long advised = ProcessMadvise.Advise(pidfd, ranges, Libc.Advice.DontNeed, out int errno);
         Assert.True(advised == 576 * 1024, $"process_madvise returned {advised}, errno {errno}");
         Assert.Equal((Length - 576 * 1024) / VirtualMemory.PageSize, VirtualMemory.CountResidentPages(mapping.Base, Length));
         VirtualMemory.Unmap(mapping);

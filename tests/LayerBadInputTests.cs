@@ -33,7 +33,7 @@ public class LayerBadInputTests : IDisposable
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "process_madvise is a Linux facility.");
         using PidfdHandle pidfd = ProcessMadvise.TryOpenSelf()!;
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ProcessMadvise.Advise(pidfd, new Libc.IoVector[Libc.MaxIoVectors + 1], Libc.MadvDontNeed, out _));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ProcessMadvise.Advise(pidfd, new Libc.IoVector[Libc.MaxIoVectors + 1], Libc.Advice.DontNeed, out _));
         Assert.Contains("1024", e.Message);
     }
 
@@ -50,9 +50,10 @@ public class LayerBadInputTests : IDisposable
     public void Reporter_on_a_disposed_arena()
     {
         var gone = Arenas.Small();
-        gone.Dispose();
         using var reporter = new PageReporter(gone, new RecordingDevice());
+        gone.Dispose();
         Assert.Throws<ObjectDisposedException>(() => reporter.ReportNow());
+        Assert.Throws<ObjectDisposedException>(() => new PageReporter(gone, new RecordingDevice()));
     }
 
     [Fact]
@@ -76,53 +77,60 @@ public class LayerBadInputTests : IDisposable
     public void Reporting_hooks_with_an_order_out_of_range(int order)
     {
         Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.UnreportedFreeBytes(order), "Order");
-        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.BeginReport(0, order, ReportingMode.Isolate, new FreeBlock[2]), "Order");
-        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.SetFreeBlockListener(new RecordingListener(), order), "Order");
-        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.BlockBytes(order), "Order");
+        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena,
+            () => arena.ReportFreeBlocks(0, order, ReportingMode.Isolate, new FreeBlock[2], _ => ReportOutcome.Reported), "Order");
+        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.Subscribe(new RecordingListener(), order), "Order");
+        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.BytesOfOrder(order), "Order");
     }
 
     [Fact]
-    public void BeginReport_with_an_undefined_mode()
-        => Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.BeginReport(0, 9, (ReportingMode)3, new FreeBlock[2]), "Mode");
+    public void Reporting_a_zone_out_of_range()
+        => Arenas.AssertRejected<ArgumentOutOfRangeException>(arena,
+            () => arena.ReportFreeBlocks(1, 9, ReportingMode.Isolate, new FreeBlock[2], _ => ReportOutcome.Reported), "Zone");
 
     [Fact]
-    public void EndReport_with_an_empty_batch()
-        => Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [], true, false), "never empty");
-
-    [Fact]
-    public void EndReport_with_a_zone_out_of_range()
-        => Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => arena.EndReport(-1, [new FreeBlock(arena.BaseAddress, 4096)], true, false), "Zone");
-
-    [Fact]
-    public void EndReport_with_an_address_outside_the_arena()
+    public void A_report_that_throws_puts_every_block_back_unreported()
     {
-        var batch = new FreeBlock[4];
-        int count = arena.BeginReport(0, 9, ReportingMode.Isolate, batch);
-        Assert.True(count > 0);
-        Arenas.AssertRejected<ArgumentException>(arena, () => arena.EndReport(0, [new FreeBlock(arena.BaseAddress - 4096, 4096)], true, false), "outside the arena");
-        arena.EndReport(0, batch.AsSpan(0, count), reported: false, zeroed: false);
+        ArenaStatistics before = arena.GetStatistics();
+        int seen = 0;
+        var e = Assert.Throws<IOException>(() => arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[4], blocks =>
+        {
+            seen = blocks.Length;
+            Assert.Equal(seen << 9, arena.GetStatistics().ReportingPages);
+            throw new IOException("device gone");
+        }));
+        Assert.True(seen > 0);
         arena.CheckInvariants();
+        Assert.Equal(before, arena.GetStatistics());
     }
 
     [Fact]
-    public void EndReport_with_no_batch_in_hand()
-        => Arenas.AssertRejected<InvalidOperationException>(arena,
-            () => arena.EndReport(0, [new FreeBlock(arena.BaseAddress, 4096)], true, false), "No report batch is in hand");
+    public void An_undefined_outcome_counts_as_a_failed_report()
+    {
+        ArenaStatistics before = arena.GetStatistics();
+        Assert.True(arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[4], _ => (ReportOutcome)7) > 0);
+        arena.CheckInvariants();
+        Assert.Equal(before, arena.GetStatistics());
+    }
 
     [Fact]
-    public void EndReport_on_a_disposed_arena_is_refused_without_reading_its_memory()
+    public void A_listener_on_a_disposed_arena_is_refused()
     {
         var gone = Arenas.Small();
-        nint block = gone.Allocate(0);
         gone.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => gone.EndReport(0, [new FreeBlock(block, 4096)], true, false));
+        Assert.Throws<ObjectDisposedException>(() => gone.Subscribe(new RecordingListener(), 9));
     }
 
     [Fact]
     public void A_second_free_block_listener()
     {
-        arena.SetFreeBlockListener(new RecordingListener(), 9);
-        Arenas.AssertRejected<InvalidOperationException>(arena, () => arena.SetFreeBlockListener(new RecordingListener(), 9), "already has a free block listener");
+        var first = new RecordingListener();
+        arena.Subscribe(first, 9);
+        Arenas.AssertRejected<InvalidOperationException>(arena, () => arena.Subscribe(new RecordingListener(), 9), "already has a free block listener");
+        arena.Unsubscribe(new RecordingListener());
+        Arenas.AssertRejected<InvalidOperationException>(arena, () => arena.Subscribe(new RecordingListener(), 9), "already has a free block listener");
+        arena.Unsubscribe(first);
+        arena.Subscribe(new RecordingListener(), 9);
     }
 
     private sealed class RecordingListener : IFreeBlockListener

@@ -1,5 +1,7 @@
 using Buddy.Reporting;
+using Buddy.Reporting.Devices;
 using Buddy.Reporting.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Buddy.Tests;
 
@@ -65,18 +67,64 @@ public class PageFlagSpinTests
     }
 
     [Fact]
-    public async Task A_device_that_never_answers_ends_the_wait_with_a_clear_error()
+    public void A_device_that_never_answers_ends_the_wait_with_a_clear_error()
     {
-        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 4 * Arenas.MiB, ZoneCount = 1, ReportWaitTimeout = TimeSpan.FromMilliseconds(100) });
+        var time = new FakeTimeProvider();
+        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 4 * Arenas.MiB, ZoneCount = 1 }, timeProvider: time);
         arena.Free(arena.Allocate(10));
-        var device = new SlowDevice(TimeSpan.FromSeconds(2));
-        using var reporter = new PageReporter(arena, device, new PageReporterOptions { Delay = TimeSpan.FromHours(1) });
-        Task pass = StartSlowPass(reporter, device);
-        var e = Assert.Throws<TimeoutException>(() => arena.Allocate(0));
-        Assert.Contains("come back from a report", e.Message);
-        await pass;
+        using var gated = new GatedDevice();
+        using var reporter = new PageReporter(arena, gated, new PageReporterOptions { Delay = TimeSpan.FromHours(1) });
+        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
+        gated.WaitUntilEntered();
+
+        var allocation = Background<nint>.Run(() => arena.Allocate(0));
+        TimeSpan advanced = TimeSpan.Zero;
+        while (!allocation.IsCompleted)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            advanced += TimeSpan.FromSeconds(1);
+            Thread.Yield();
+        }
+        var e = Assert.Throws<AggregateException>(() => allocation.Join());
+        Assert.Contains("come back from a report", Assert.IsType<TimeoutException>(e.InnerException).Message);
+        Assert.True(advanced > arena.Options.ReportWaitTimeout, $"gave up after {advanced}");
+
+        gated.Open();
+        pass.Join();
         arena.CheckInvariants();
         Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+    }
+
+    [Theory]
+    [InlineData(ReportingMode.Isolate, false)]
+    [InlineData(ReportingMode.InPlace, true)]
+    public unsafe void An_allocation_never_fails_while_the_only_free_page_comes_and_goes_through_reports(ReportingMode mode, bool perCpu)
+    {
+        // A full arena but for one page, and a reporter that takes that page as soon as it is free.
+        using var arena = Arenas.Small(size: 4 * Arenas.MiB, perCpu: perCpu);
+        var held = new List<nint>();
+        while (arena.TryAllocate(0, out nint page)) held.Add(page);
+        arena.Free(held[^1]);
+        held.RemoveAt(held.Count - 1);
+        using var reporter = new PageReporter(arena, new NullReportingDevice(),
+            new PageReporterOptions { Delay = TimeSpan.Zero, ReportOrder = 0, Capacity = 1, Mode = mode });
+        reporter.Start();
+        long refusals = 0;
+        for (int i = 0; i < 200_000; i++)
+        {
+            if (!arena.TryAllocate(0, out nint block))
+            {
+                refusals++;
+                continue;
+            }
+            *(byte*)block = 1;
+            arena.Free(block);
+        }
+        reporter.Stop();
+        Assert.Equal(0, refusals);
+        Assert.True(reporter.GetStatistics().DeviceCalls > 0, "the reporter never took the page");
+        held.ForEach(arena.Free);
+        arena.CheckInvariants();
     }
 
     [Fact]

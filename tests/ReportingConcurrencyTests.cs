@@ -45,7 +45,7 @@ public unsafe class ReportingConcurrencyTests
                     int order = random.Next(0, 9);
                     bool zeroed = random.Next(4) == 0;
                     if (!arena.TryAllocate(order, out nint block, (Migratetype)random.Next(0, 3), zeroed)) continue;
-                    long bytes = arena.BlockBytes(order);
+                    long bytes = arena.BytesOfOrder(order);
                     if (zeroed) Assert.True(new Span<byte>((void*)block, (int)bytes).IndexOfAnyExcept((byte)0) < 0, "a zeroed block was not zero");
                     long tag = ((long)id << 48) | ++sequence;
                     new Span<long>((void*)block, (int)(bytes / 8)).Fill(tag);

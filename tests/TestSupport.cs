@@ -66,3 +66,42 @@ public sealed class ResidentSetCollection
 {
     public const string Name = "resident set";
 }
+
+/// <summary>A call on its own thread, for lifecycle races; Join rethrows its failure.</summary>
+internal sealed class Background<T>
+{
+    private readonly Thread thread;
+    private T result = default!;
+    private Exception? failure;
+
+    private Background(Func<T> body)
+    {
+        thread = new Thread(() =>
+        {
+            try { result = body(); }
+            catch (Exception e) { failure = e; }
+        }) { IsBackground = true };
+        thread.Start();
+    }
+
+    public static Background<T> Run(Func<T> body) => new(body);
+
+    public bool IsCompleted => !thread.IsAlive;
+
+    /// <summary>Waits for the call; a generous deadline turns a hang into a failure rather than a stuck run.</summary>
+    public T Join(int seconds = 120)
+    {
+        Assert.True(thread.Join(TimeSpan.FromSeconds(seconds)), "the call hung");
+        if (failure is not null) throw new AggregateException(failure);
+        return result;
+    }
+}
+
+internal static class Background
+{
+    public static Background<bool> Run(Action body) => Background<bool>.Run(() =>
+    {
+        body();
+        return true;
+    });
+}

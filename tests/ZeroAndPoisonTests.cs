@@ -14,7 +14,7 @@ public unsafe class ZeroAndPoisonTests
     private static nint TouchedThenFreed(BuddyArena arena, int order = 10)
     {
         nint block = arena.Allocate(order);
-        NativeMemory.Fill((void*)block, (nuint)arena.BlockBytes(order), 0xEE);
+        NativeMemory.Fill((void*)block, (nuint)arena.BytesOfOrder(order), 0xEE);
         arena.Free(block);
         return block;
     }

@@ -103,7 +103,7 @@ public unsafe class ZeroedBenchmarks
     {
         nint block = known.AllocateZeroed(9);
         known.Free(block);
-        if (known.BeginReport(0, 9, ReportingMode.Isolate, batch) == 1) known.EndReport(0, batch, reported: true, zeroed: true);
+        known.ReportFreeBlocks(0, 9, ReportingMode.Isolate, batch, static _ => ReportOutcome.ReportedZeroed);
     }
 
     /// <summary>The same block each time, dirty: the allocation clears 2 MiB.</summary>

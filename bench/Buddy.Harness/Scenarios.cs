@@ -73,7 +73,7 @@ public static unsafe class Scenarios
         using PidfdHandle pidfd = ProcessMadvise.TryOpenSelf() ?? throw new InvalidOperationException("pidfd_open is not available.");
         start = Stopwatch.GetTimestamp();
         for (int i = 0; i < ranges.Length; i += 32)
-            ProcessMadvise.Advise(pidfd, ranges.AsSpan(i, Math.Min(32, ranges.Length - i)), Libc.MadvDontNeed, out _);
+            ProcessMadvise.Advise(pidfd, ranges.AsSpan(i, Math.Min(32, ranges.Length - i)), Libc.Advice.DontNeed, out _);
         double raw = Stopwatch.GetElapsedTime(start).TotalSeconds;
         VirtualMemory.Unmap(mapping);
         return (buddy, raw);

@@ -1,57 +1,96 @@
 using System.Diagnostics.Metrics;
-using Buddy.Interop;
+using System.Runtime.CompilerServices;
 
 namespace Buddy;
 
 /// <summary>
-/// The <c>Buddy.Allocator</c> meter: observable instruments read at collection time from the
-/// allocator's own per-zone counters, so the allocation path pays nothing for them. Every
-/// measurement is tagged <c>buddy.arena</c> with the arena's name.
+/// Names of the <c>Buddy.Allocator</c> meter. Its observable instruments are read at collection
+/// time from the allocator's own counters, so the allocation path pays nothing for them. Every
+/// measurement is tagged <c>buddy.arena</c> with the arena's name. The process's resident set is
+/// the runtime's own <c>System.Runtime</c> instrument <c>dotnet.process.memory.working_set</c>.
 /// </summary>
 public static class ArenaMetrics
 {
     public const string MeterName = "Buddy.Allocator";
     public const string ArenaTag = "buddy.arena";
     public const string OrderTag = "buddy.order";
+}
 
-    private static readonly Meter Meter = new(MeterName);
-    private static readonly Lock Gate = new();
-    private static readonly List<BuddyArena> Arenas = [];
+/// <summary>
+/// The arena instruments of one meter: the process-wide default, or one an <see cref="IMeterFactory"/>
+/// made. Arenas register here; one statistics snapshot per arena serves every instrument of a collection.
+/// </summary>
+internal sealed class ArenaInstruments
+{
+    private static readonly Meter DefaultMeter = new(ArenaMetrics.MeterName);
+    private static readonly ConditionalWeakTable<Meter, ArenaInstruments> ByMeter = [];
 
-    static ArenaMetrics()
+    private readonly Lock gate = new();
+    private readonly List<BuddyArena> arenas = [];
+    private readonly SnapshotCache cache;
+
+    private ArenaInstruments(Meter meter)
     {
-        Meter.CreateObservableUpDownCounter("buddy.arena.size", () => Observe(s => s.TotalPages * s.PageSize), "By", "Bytes in the arena.");
-        Meter.CreateObservableUpDownCounter("buddy.memory.free", () => Observe(s => s.FreeBytes), "By", "Free bytes, never-used ones included.");
-        Meter.CreateObservableUpDownCounter("buddy.memory.allocated", () => Observe(s => s.AllocatedBytes), "By", "Allocated bytes.");
-        Meter.CreateObservableUpDownCounter("buddy.memory.reported", () => Observe(s => s.ReportedBytes), "By", "Free bytes handed back to the OS.");
-        Meter.CreateObservableUpDownCounter("buddy.memory.reporting", () => Observe(s => s.ReportingPages * s.PageSize), "By", "Free bytes mid-report.");
-        Meter.CreateObservableUpDownCounter("buddy.memory.free_by_order", ObserveFreeByOrder, "By", "Free bytes in blocks of each order.");
-        Meter.CreateObservableUpDownCounter("buddy.memory.resident", ObserveResident, "By", "Resident set of the process.");
-        Meter.CreateObservableCounter("buddy.allocations", () => Observe(s => s.Allocations), "{allocation}", "Blocks allocated.");
-        Meter.CreateObservableCounter("buddy.frees", () => Observe(s => s.Frees), "{free}", "Blocks freed.");
-        Meter.CreateObservableCounter("buddy.allocation.failures", () => Observe(s => s.FailedAllocations), "{allocation}", "Allocations refused for want of memory.");
-        Meter.CreateObservableCounter("buddy.spin.waits", () => Observe(s => s.SpinWaits), "{wait}", "Allocations that waited for a block mid-report.");
-        Meter.CreateObservableCounter("buddy.spin.duration", ObserveSpinTime, "s", "Time allocations spent waiting for blocks mid-report.");
-        Meter.CreateObservableCounter("buddy.zeroing.skipped", () => Observe(s => s.ZeroSkippedBytes), "By", "Bytes of zeroed allocations known to be zero already.");
+        Meter = meter;
+        cache = new SnapshotCache(this);
+        meter.CreateObservableUpDownCounter("buddy.arena.size", () => Observe(0, s => s.TotalPages * s.PageSize), "By", "Bytes in the arena.");
+        meter.CreateObservableUpDownCounter("buddy.memory.free", () => Observe(1, s => s.FreeBytes), "By", "Free bytes, never-used ones included.");
+        meter.CreateObservableUpDownCounter("buddy.memory.allocated", () => Observe(2, s => s.AllocatedBytes), "By", "Allocated bytes.");
+        meter.CreateObservableUpDownCounter("buddy.memory.reported", () => Observe(3, s => s.ReportedBytes), "By", "Free bytes handed back to the OS.");
+        meter.CreateObservableUpDownCounter("buddy.memory.reporting", () => Observe(4, s => s.ReportingPages * s.PageSize), "By", "Free bytes mid-report.");
+        meter.CreateObservableUpDownCounter("buddy.memory.free_by_order", ObserveFreeByOrder, "By", "Free bytes in blocks of each order.");
+        meter.CreateObservableCounter("buddy.allocations", () => Observe(6, s => s.Allocations), "{allocation}", "Blocks allocated.");
+        meter.CreateObservableCounter("buddy.frees", () => Observe(7, s => s.Frees), "{free}", "Blocks freed.");
+        meter.CreateObservableCounter("buddy.allocation.failures", () => Observe(8, s => s.FailedAllocations), "{allocation}", "Allocations refused for want of memory.");
+        meter.CreateObservableCounter("buddy.spin.waits", () => Observe(9, s => s.SpinWaits), "{wait}", "Allocations that waited for a block mid-report.");
+        meter.CreateObservableCounter("buddy.spin.duration", ObserveSpinTime, "s", "Time allocations spent waiting for blocks mid-report.");
+        meter.CreateObservableCounter("buddy.zeroing.skipped", () => Observe(11, s => s.ZeroSkippedBytes), "By", "Bytes of zeroed allocations known to be zero already.");
     }
 
-    internal static void Register(BuddyArena arena)
+    public Meter Meter { get; }
+
+    /// <summary>Statistics snapshots taken for collections so far.</summary>
+    internal long Snapshots => Interlocked.Read(ref snapshotsTaken);
+
+    private long snapshotsTaken;
+
+    /// <summary>The instruments on the factory's <c>Buddy.Allocator</c> meter, or on the default one.</summary>
+    public static ArenaInstruments For(IMeterFactory? factory)
     {
-        lock (Gate) Arenas.Add(arena);
+        Meter meter = factory?.Create(ArenaMetrics.MeterName) ?? DefaultMeter;
+        return ByMeter.GetValue(meter, m => new ArenaInstruments(m));
     }
 
-    internal static void Unregister(BuddyArena arena)
+    public void Register(BuddyArena arena)
     {
-        lock (Gate) Arenas.Remove(arena);
+        lock (gate) arenas.Add(arena);
     }
 
-    /// <summary>A statistics snapshot of every live arena, taken when an instrument is observed (about once a second).</summary>
-    private static List<(string Arena, ArenaStatistics Stats)> Snapshots()
+    public void Unregister(BuddyArena arena)
     {
-        BuddyArena[] arenas;
-        lock (Gate) arenas = Arenas.ToArray();
-        var result = new List<(string, ArenaStatistics)>(arenas.Length);
-        foreach (BuddyArena arena in arenas)
+        lock (gate) arenas.Remove(arena);
+    }
+
+    private IEnumerable<Measurement<long>> Observe(int instrument, Func<ArenaStatistics, long> pick)
+        => cache.Take(instrument).Select(s => new Measurement<long>(pick(s.Stats), Tag(s.Arena)));
+
+    private IEnumerable<Measurement<double>> ObserveSpinTime()
+        => cache.Take(10).Select(s => new Measurement<double>(s.Stats.SpinTime.TotalSeconds, Tag(s.Arena)));
+
+    private IEnumerable<Measurement<long>> ObserveFreeByOrder()
+        => cache.Take(5).SelectMany(s => Enumerable.Range(0, s.Stats.MaxOrder + 1).Select(order => new Measurement<long>(
+            s.Stats.FreeBlocks(order) * ((long)s.Stats.PageSize << order),
+            Tag(s.Arena), new KeyValuePair<string, object?>(ArenaMetrics.OrderTag, order))));
+
+    private static KeyValuePair<string, object?> Tag(string arena) => new(ArenaMetrics.ArenaTag, arena);
+
+    private List<(string Arena, ArenaStatistics Stats)> TakeSnapshots()
+    {
+        Interlocked.Increment(ref snapshotsTaken);
+        BuddyArena[] current;
+        lock (gate) current = arenas.ToArray();
+        var result = new List<(string, ArenaStatistics)>(current.Length);
+        foreach (BuddyArena arena in current)
         {
             try
             {
@@ -65,19 +104,29 @@ public static class ArenaMetrics
         return result;
     }
 
-    private static IEnumerable<Measurement<long>> Observe(Func<ArenaStatistics, long> pick)
-        => Snapshots().Select(s => new Measurement<long>(pick(s.Stats), new KeyValuePair<string, object?>(ArenaTag, s.Arena)));
-
-    private static IEnumerable<Measurement<double>> ObserveSpinTime()
-        => Snapshots().Select(s => new Measurement<double>(s.Stats.SpinTime.TotalSeconds, new KeyValuePair<string, object?>(ArenaTag, s.Arena)));
-
-    private static IEnumerable<Measurement<long>> ObserveFreeByOrder()
-        => Snapshots().SelectMany(s => Enumerable.Range(0, s.Stats.MaxOrder + 1).Select(order => new Measurement<long>(
-            s.Stats.FreeBlocks(order) * ((long)s.Stats.PageSize << order),
-            new KeyValuePair<string, object?>(ArenaTag, s.Arena), new KeyValuePair<string, object?>(OrderTag, order))));
-
-    private static IEnumerable<Measurement<long>> ObserveResident()
+    /// <summary>
+    /// One snapshot per collection: an instrument that has already read the current snapshot takes a
+    /// new one, so however many instruments a listener enables, each collection reads each arena once.
+    /// </summary>
+    private sealed class SnapshotCache(ArenaInstruments owner)
     {
-        yield return new Measurement<long>(ProcessMemory.ResidentBytes());
+        private readonly Lock gate = new();
+        private List<(string Arena, ArenaStatistics Stats)>? snapshots;
+        private int readers;
+
+        public List<(string Arena, ArenaStatistics Stats)> Take(int instrument)
+        {
+            lock (gate)
+            {
+                int bit = 1 << instrument;
+                if (snapshots is null || (readers & bit) != 0)
+                {
+                    snapshots = owner.TakeSnapshots();
+                    readers = 0;
+                }
+                readers |= bit;
+                return snapshots;
+            }
+        }
     }
 }

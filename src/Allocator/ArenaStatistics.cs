@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Buddy;
 
 /// <summary>A consistent snapshot of one zone, taken under its lock.</summary>
@@ -27,8 +25,8 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         ReportingPages = zone.ReportingPages;
         ZeroSkippedBytes = zone.ZeroSkippedBytes;
         SpinWaits = zone.SpinWaits;
-        SpinTime = Stopwatch.GetElapsedTime(0, zone.SpinTicks);
-        LongestSpin = Stopwatch.GetElapsedTime(0, zone.LongestSpinTicks);
+        SpinTime = TimeSpan.FromTicks(zone.SpinTicks);
+        LongestSpin = TimeSpan.FromTicks(zone.LongestSpinTicks);
         freeBlocks = new long[(maxOrder + 1) * Migratetypes.Count];
         reportedBlocks = new long[maxOrder + 1];
         for (int order = 0; order <= maxOrder; order++)

@@ -25,27 +25,27 @@ public sealed unsafe partial class BuddyArena
     /// <summary>Returns every block held by per-CPU caches to its zone, so it can merge and be reported.</summary>
     public void DrainPerCpuCaches()
     {
-        int stripe = gate.Enter();
-        try
+        using (gate.Enter()) DrainCaches();
+    }
+
+    /// <summary>Drains every cache (the caller is inside the gate); returns how many pages went home.</summary>
+    private long DrainCaches()
+    {
+        long pages = 0;
+        foreach (PerCpuCache cache in caches)
         {
-            foreach (PerCpuCache cache in caches)
+            cache.Enter();
+            try
             {
-                cache.Enter();
-                try
-                {
-                    for (int stack = 0; stack < (PerCpuCache.MaxOrder + 1) * PerCpuCache.Types; stack++)
-                        Drain(cache, stack, int.MaxValue);
-                }
-                finally
-                {
-                    cache.Exit();
-                }
+                for (int stack = 0; stack < (PerCpuCache.MaxOrder + 1) * PerCpuCache.Types; stack++)
+                    pages += Drain(cache, stack, int.MaxValue);
+            }
+            finally
+            {
+                cache.Exit();
             }
         }
-        finally
-        {
-            gate.Exit(stripe);
-        }
+        return pages;
     }
 
     private uint AllocateFromCache(int order, Migratetype type, bool zeroed, out PageFlags memory)
@@ -66,7 +66,7 @@ public sealed unsafe partial class BuddyArena
             FlagsOf(ref d) = (uint)PageFlags.Head;
             cache.CachedByZone[ZoneOf(page).Index] -= 1L << order;
             cache.Allocations++;
-            if (zeroed && (memory & PageFlags.Zeroed) != 0) cache.ZeroSkippedBytes += (long)options.PageSize << order;
+            if (zeroed && (memory & PageFlags.Zeroed) != 0) cache.ZeroSkippedBytes += BytesOf(order);
             return page;
         }
         finally
@@ -97,7 +97,7 @@ public sealed unsafe partial class BuddyArena
             PageFlags state = PageFlags.PerCpu | (options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);
             // Claiming the descriptor decides a racing double free: the loser takes the zone path and is refused there.
             if (Interlocked.CompareExchange(ref FlagsOf(ref d), (uint)state, (uint)PageFlags.Head) != (uint)PageFlags.Head) return false;
-            if (options.PoisonFreedMemory) NativeMemory.Fill((void*)AddressOf(page), (nuint)options.PageSize << order, PageMap.Poison);
+            if (options.PoisonFreedMemory) NativeMemory.Fill((void*)AddressOf(page), (nuint)BytesOf(order), PageMap.Poison);
             int stack = PerCpuCache.Stack(order, type);
             cache.Push(map, stack, page);
             cache.CachedByZone[ZoneOf(page).Index] += 1L << order;
@@ -120,18 +120,20 @@ public sealed unsafe partial class BuddyArena
         {
             for (int i = 0; i < PerCpuCache.Batch; i++)
             {
-                uint page = zone.Allocate(order, type, zone.LowWatermark, zeroed: false, out _, out _, toCache: true);
-                if (page == PageDescriptor.None) break;
-                cache.Push(map, stack, page);
+                TakenBlock taken = zone.Take(order, type, zone.LowWatermark);
+                if (!taken.Found) break;
+                zone.HandToCache(taken.Page, taken.Memory);
+                cache.Push(map, stack, taken.Page);
                 cache.CachedByZone[zone.Index] += 1L << order;
             }
         }
     }
 
-    /// <summary>Returns up to <paramref name="count"/> blocks of one stack to their zones (cache lock held).</summary>
-    private void Drain(PerCpuCache cache, int stack, int count)
+    /// <summary>Returns up to <paramref name="count"/> blocks of one stack to their zones (cache lock held); returns the pages moved.</summary>
+    private long Drain(PerCpuCache cache, int stack, int count)
     {
         int order = stack / PerCpuCache.Types;
+        long pages = 0;
         Zone? held = null;
         Zone? notifyZone = null;
         int notifyOrder = -1;
@@ -151,6 +153,7 @@ public sealed unsafe partial class BuddyArena
                 PageFlags memory = map[page].Flags & PageStates.Memory;
                 cache.CachedByZone[zone.Index] -= 1L << order;
                 int merged = zone.Free(page, order, memory, fromCache: true);
+                pages += 1L << order;
                 if (merged > notifyOrder) (notifyZone, notifyOrder) = (zone, merged);
             }
         }
@@ -159,6 +162,7 @@ public sealed unsafe partial class BuddyArena
             held?.Lock.Exit();
         }
         if (notifyZone is not null) NotifyFreeBlock(notifyZone, notifyOrder);
+        return pages;
     }
 
     /// <summary>Takes every cache lock, for a consistent view; release with <see cref="ExitCaches"/>.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -23,13 +24,19 @@ public sealed unsafe partial class BuddyArena : IDisposable
     private readonly uint zoneQuotient;
     private readonly uint zoneRemainder;
     private readonly OperationGate gate = new();
+    private readonly TimeProvider time;
+    private readonly ArenaInstruments instruments;
     private int disposed;
 
-    public BuddyArena(ArenaOptions? options = null)
+    /// <param name="options">The arena's shape; null takes the defaults.</param>
+    /// <param name="meterFactory">Where the <c>Buddy.Allocator</c> meter comes from; null publishes on a process-wide meter.</param>
+    /// <param name="timeProvider">The clock for waits and their timeouts; null is the system clock.</param>
+    public BuddyArena(ArenaOptions? options = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
         options ??= new ArenaOptions();
         options.Validate();
         this.options = options;
+        time = timeProvider ?? TimeProvider.System;
         pageShift = BitOperations.Log2((uint)options.PageSize);
         uint totalPages = (uint)(options.Size >> pageShift);
         try
@@ -59,7 +66,8 @@ public sealed unsafe partial class BuddyArena : IDisposable
         caches = BuildCaches(options, zones.Length);
         cacheMask = caches.Length - 1;
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
-        ArenaMetrics.Register(this);
+        instruments = ArenaInstruments.For(meterFactory);
+        instruments.Register(this);
     }
 
     private static int arenaCount;
@@ -79,13 +87,16 @@ public sealed unsafe partial class BuddyArena : IDisposable
     public bool IsDisposed => Volatile.Read(ref disposed) != 0;
 
     internal PageMap PageMap => map;
+    internal TimeProvider TimeProvider => time;
+    internal Meter Meter => instruments.Meter;
+    internal ArenaInstruments Instruments => instruments;
     internal IReadOnlyList<Zone> Zones => zones;
 
-    /// <summary>Bytes of a block of <paramref name="order"/>.</summary>
-    public long BlockBytes(int order)
+    /// <summary>Bytes in every block of <paramref name="order"/>.</summary>
+    public long BytesOfOrder(int order)
     {
         ValidateOrder(order);
-        return (long)options.PageSize << order;
+        return BytesOf(order);
     }
 
     /// <summary>The smallest order whose blocks hold <paramref name="size"/> bytes.</summary>
@@ -121,26 +132,22 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         ValidateOrder(order);
         ValidateMigratetype(migratetype);
-        int stripe = gate.Enter();
-        try
+        using (gate.Enter())
         {
-            Migratetype type = options.GroupByMobility ? migratetype : Migratetype.Movable;
-            uint page = AllocateFromCache(order, type, zeroed, out PageFlags memory);
-            if (page == PageDescriptor.None) page = AllocatePage(order, type, zeroed, out memory);
+            // Without grouping every block shares the Movable lists; the HighAtomic reserve stays HighAtomic's.
+            Migratetype listType = options.GroupByMobility ? migratetype : Migratetype.Movable;
+            bool mayUseReserve = migratetype == Migratetype.HighAtomic;
+            uint page = AllocateFromCache(order, listType, zeroed, out PageFlags memory);
+            if (page == PageDescriptor.None) page = AllocatePage(order, listType, mayUseReserve, zeroed, out memory);
             if (page == PageDescriptor.None)
             {
                 address = 0;
                 return false;
             }
             address = AddressOf(page);
-            nuint bytes = (nuint)options.PageSize << order;
             if ((memory & PageFlags.Poisoned) != 0) CheckPoison(page, order);
-            if (zeroed && (memory & PageFlags.Zeroed) == 0) NativeMemory.Clear((void*)address, bytes);
+            if (zeroed && (memory & PageFlags.Zeroed) == 0) NativeMemory.Clear((void*)address, (nuint)BytesOf(order));
             return true;
-        }
-        finally
-        {
-            gate.Exit(stripe);
         }
     }
 
@@ -151,30 +158,24 @@ public sealed unsafe partial class BuddyArena : IDisposable
     public void Free(nint address, long size) => Free(address, OrderForSize(size), size);
 
     /// <summary>Bytes of the allocated block that starts at <paramref name="address"/>.</summary>
-    public long BlockSize(nint address)
+    public long SizeOfBlock(nint address)
     {
         uint page = PageOf(address);
-        int stripe = gate.Enter();
-        try
+        using (gate.Enter())
         {
             Zone zone = ZoneOf(page);
             lock (zone.Lock)
             {
                 ref PageDescriptor d = ref map[page];
                 if ((d.Flags & PageFlags.Head) == 0) throw NotAllocated(address, d.Flags);
-                return (long)options.PageSize << d.Order;
+                return BytesOf(d.Order);
             }
-        }
-        finally
-        {
-            gate.Exit(stripe);
         }
     }
 
     public ArenaStatistics GetStatistics()
     {
-        int stripe = gate.Enter();
-        try
+        using (gate.Enter())
         {
             EnterCaches();
             try
@@ -196,17 +197,12 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 ExitCaches();
             }
         }
-        finally
-        {
-            gate.Exit(stripe);
-        }
     }
 
     /// <summary>Walks every zone and throws <see cref="ArenaCorruptionException"/> if any invariant is broken.</summary>
     public void CheckInvariants()
     {
-        int stripe = gate.Enter();
-        try
+        using (gate.Enter())
         {
             var problems = new List<string>();
             EnterCaches();
@@ -222,17 +218,13 @@ public sealed unsafe partial class BuddyArena : IDisposable
             }
             if (problems.Count > 0) throw new ArenaCorruptionException(problems);
         }
-        finally
-        {
-            gate.Exit(stripe);
-        }
     }
 
     /// <summary>Waits for operations in flight, then frees the arena. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref disposed, 1) != 0) return;
-        ArenaMetrics.Unregister(this);
+        instruments.Unregister(this);
         gate.Close();
         ReleaseArenaMemory();
     }
@@ -240,8 +232,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
     private void Free(nint address, int expectedOrder, long size)
     {
         uint page = PageOf(address);
-        int stripe = gate.Enter();
-        try
+        using (gate.Enter())
         {
             if (TryFreeToCache(page, expectedOrder)) return;
             Zone zone = ZoneOf(page);
@@ -252,55 +243,51 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 if ((d.Flags & PageFlags.Head) == 0) throw NotAllocated(address, d.Flags);
                 if (expectedOrder >= 0 && d.Order != expectedOrder)
                     throw new ArgumentException(
-                        $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({(long)options.PageSize << d.Order} bytes).",
+                        $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({BytesOf(d.Order)} bytes).",
                         nameof(size));
                 if (options.ValidateOnFree) DescriptorValidation.CheckBeforeFree(zone, map, page, address);
                 // Claimed by exchange, as the per-CPU path does, so a racing double free is refused.
                 if (Interlocked.CompareExchange(ref FlagsOf(ref d), (uint)PageFlags.None, (uint)PageFlags.Head) != (uint)PageFlags.Head)
                     throw NotAllocated(address, d.Flags);
                 // Poisoned under the lock: once listed, the block may belong to someone else.
-                if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)options.PageSize << d.Order, PageMap.Poison);
+                if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)BytesOf(d.Order), PageMap.Poison);
                 merged = zone.Free(page, d.Order, options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);
             }
             NotifyFreeBlock(zone, merged);
         }
-        finally
-        {
-            gate.Exit(stripe);
-        }
     }
 
-    private uint AllocatePage(int order, Migratetype type, bool zeroed, out PageFlags memory)
+    private uint AllocatePage(int order, Migratetype type, bool mayUseReserve, bool zeroed, out PageFlags memory)
     {
         int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zones.Length);
         long waitStart = 0;
-        bool drained = caches.Length == 0;
         while (true)
         {
-            uint page = TryZones(first, order, type, zeroed, out memory, out Zone? served, out uint busy);
-            if (page == PageDescriptor.None && busy == PageDescriptor.None && !drained)
-            {
-                // Free pages may sit in per-CPU caches: give them back and try again once.
-                DrainPerCpuCaches();
-                drained = true;
+            long putBacksBefore = Volatile.Read(ref putBacks);
+            TakenBlock taken = TryZones(first, order, type, mayUseReserve, zeroed, out Zone? served);
+            uint busy = taken.Found ? PageDescriptor.None : taken.BusyPage;
+            if (!taken.Found && busy == PageDescriptor.None) busy = FindIsolated(order);
+            // Nothing free and nothing mid-report: memory may still be on its way back, parked in a
+            // per-CPU cache or put back by a report that ended during the search. Look again if so.
+            if (!taken.Found && busy == PageDescriptor.None
+                && (DrainCaches() > 0 || Volatile.Read(ref putBacks) != putBacksBefore))
                 continue;
-            }
-            if (page == PageDescriptor.None && busy == PageDescriptor.None) busy = FindIsolated(order);
-            if (page != PageDescriptor.None || busy == PageDescriptor.None)
+            if (taken.Found || busy == PageDescriptor.None)
             {
                 Zone accounted = served ?? zones[first];
-                if (page == PageDescriptor.None || waitStart != 0)
+                if (!taken.Found || waitStart != 0)
                 {
                     lock (accounted.Lock)
                     {
-                        if (page == PageDescriptor.None) accounted.FailedAllocations++;
-                        if (waitStart != 0) accounted.RecordSpin(Stopwatch.GetTimestamp() - waitStart);
+                        if (!taken.Found) accounted.FailedAllocations++;
+                        if (waitStart != 0) accounted.RecordSpin(time.GetElapsedTime(waitStart).Ticks);
                     }
                 }
-                return page;
+                memory = taken.Memory;
+                return taken.Page;
             }
             // The only memory that can serve this is mid-report: wait for its page flag, then retry.
-            if (waitStart == 0) waitStart = Stopwatch.GetTimestamp();
+            if (waitStart == 0) waitStart = time.GetTimestamp();
             WaitWhileReporting(busy, waitStart);
         }
     }
@@ -309,24 +296,26 @@ public sealed unsafe partial class BuddyArena : IDisposable
     /// Pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to the min
     /// watermark, and HighAtomic requests below it. A block chosen but mid-report in place stops the search.
     /// </summary>
-    private uint TryZones(int first, int order, Migratetype type, bool zeroed, out PageFlags memory, out Zone? served, out uint busy)
+    private TakenBlock TryZones(int first, int order, Migratetype type, bool mayUseReserve, bool zeroed, out Zone? served)
     {
-        memory = PageFlags.None;
-        busy = PageDescriptor.None;
         for (int pass = 0; pass < 2; pass++)
         {
             for (int i = 0; i < zones.Length; i++)
             {
                 served = zones[(first + i) % zones.Length];
-                long keepFree = pass == 0 ? served.LowWatermark : type == Migratetype.HighAtomic ? 0 : served.MinWatermark;
+                long keepFree = pass == 0 ? served.LowWatermark : mayUseReserve ? 0 : served.MinWatermark;
                 if (Volatile.Read(ref served.FreePages) - (1L << order) < keepFree) continue;
-                uint page;
-                lock (served.Lock) page = served.Allocate(order, type, keepFree, zeroed, out memory, out busy);
-                if (page != PageDescriptor.None || busy != PageDescriptor.None) return page;
+                TakenBlock taken;
+                lock (served.Lock)
+                {
+                    taken = served.Take(order, type, keepFree);
+                    if (taken.Found) served.HandOut(taken.Page, zeroed, taken.Memory);
+                }
+                if (taken.Found || taken.BusyPage != PageDescriptor.None) return taken;
             }
         }
         served = null;
-        return PageDescriptor.None;
+        return TakenBlock.Nothing;
     }
 
     private uint FindIsolated(int order)
@@ -348,22 +337,34 @@ public sealed unsafe partial class BuddyArena : IDisposable
         var spinner = new SpinWait();
         while ((Volatile.Read(ref Unsafe.As<PageFlags, uint>(ref map[page].Flags)) & (uint)PageFlags.Reporting) != 0)
         {
-            if (Stopwatch.GetElapsedTime(waitStart) > options.ReportWaitTimeout)
+            if (time.GetElapsedTime(waitStart) > options.ReportWaitTimeout)
                 throw new TimeoutException(
                     $"Waited {options.ReportWaitTimeout.TotalSeconds:F1} s for the block at 0x{AddressOf(page):x} to come back from a report; the reporting device is not answering.");
             spinner.SpinOnce();
         }
     }
 
+    /// <summary>Checks a poisoned block in spans an int can count, since a block may exceed 2 GiB.</summary>
     private void CheckPoison(uint page, int order)
     {
-        var bytes = new ReadOnlySpan<byte>((void*)AddressOf(page), options.PageSize << order);
-        int changed = bytes.IndexOfAnyExcept(PageMap.Poison);
-        if (changed < 0) return;
         nint address = AddressOf(page);
-        Free(address);
-        throw new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: byte {changed} is 0x{bytes[changed]:x2}, not the poison 0x{PageMap.Poison:x2}."]);
+        long length = BytesOf(order);
+        for (long offset = 0; offset < length; offset += MaxSpan)
+        {
+            var bytes = new ReadOnlySpan<byte>((void*)(address + (nint)offset), (int)Math.Min(MaxSpan, length - offset));
+            int changed = bytes.IndexOfAnyExcept(PageMap.Poison);
+            if (changed < 0) continue;
+            byte found = bytes[changed];
+            Free(address);
+            throw new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: byte {offset + changed} is 0x{found:x2}, not the poison 0x{PageMap.Poison:x2}."]);
+        }
     }
+
+    private const int MaxSpan = 1 << 30;
+
+    /// <summary>Bytes of a block of <paramref name="order"/>, in 64 bits: blocks of 4 GiB and more exist.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long BytesOf(int order) => (long)options.PageSize << order;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private nint AddressOf(uint page) => baseAddress + ((nint)page << pageShift);
@@ -433,7 +434,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         if (!Migratetypes.IsAllocatable(migratetype))
             throw new ArgumentOutOfRangeException(nameof(migratetype), migratetype,
-                "Migratetype must be Unmovable, Movable, Reclaimable or HighAtomic; Isolate pageblocks are never allocated from.");
+                "Migratetype must be Unmovable, Movable, Reclaimable or HighAtomic.");
     }
 
     private static ArgumentException NotAllocated(nint address, PageFlags flags) => (flags & (PageFlags.Buddy | PageFlags.PerCpu)) != 0
@@ -444,6 +445,6 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         long free = 0;
         foreach (Zone zone in zones) free += Volatile.Read(ref zone.FreePages);
-        return new ArenaExhaustedException(order, (long)options.PageSize << order, migratetype, free);
+        return new ArenaExhaustedException(order, BytesOf(order), migratetype, free);
     }
 }

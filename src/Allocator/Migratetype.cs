@@ -14,12 +14,13 @@ public enum Migratetype : byte
     Reclaimable = 2,
     /// <summary>Must-not-fail allocations; may dip below the zone's minimum watermark.</summary>
     HighAtomic = 3,
-    /// <summary>Pageblocks taken out of service; never allocated from and never a fallback.</summary>
-    Isolate = 4,
 }
 
 internal static class Migratetypes
 {
+    /// <summary>Pageblocks taken out of service: never allocated from and never a fallback. Callers cannot name it.</summary>
+    public const Migratetype Isolate = (Migratetype)4;
+
     public const int Count = 5;
 
     private static readonly Migratetype[][] FallbackTable =

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace Buddy;
@@ -27,8 +28,8 @@ internal sealed class OperationGate
 
     public bool IsClosed => closed;
 
-    /// <summary>Enters, or throws if closed. Pass the result to <see cref="Exit"/>.</summary>
-    public int Enter()
+    /// <summary>Enters, or throws if closed; the scope leaves when disposed (<c>using (gate.Enter())</c>).</summary>
+    public Scope Enter()
     {
         int stripe = Thread.GetCurrentProcessorId() & mask;
         // Interlocked is a full fence: either Close sees this count, or this thread sees closed.
@@ -38,10 +39,8 @@ internal sealed class OperationGate
             Interlocked.Decrement(ref stripes[stripe].Value);
             throw new ObjectDisposedException(nameof(BuddyArena), "The arena has been disposed.");
         }
-        return stripe;
+        return new Scope(this, stripe);
     }
-
-    public void Exit(int stripe) => Interlocked.Decrement(ref stripes[stripe].Value);
 
     /// <summary>Closes the gate and waits until every operation that entered has left.</summary>
     public void Close()
@@ -52,10 +51,23 @@ internal sealed class OperationGate
         while (InFlight() != 0) wait.SpinOnce();
     }
 
+    private void Exit(int stripe)
+    {
+        int left = Interlocked.Decrement(ref stripes[stripe].Value);
+        // Each scope leaves the stripe it entered, so no stripe goes below zero.
+        Debug.Assert(left >= 0, "an exit without an enter");
+    }
+
     private int InFlight()
     {
         int sum = 0;
         for (int i = 0; i < stripes.Length; i++) sum += Volatile.Read(ref stripes[i].Value);
         return sum;
+    }
+
+    /// <summary>One operation inside the gate; disposing it leaves exactly once.</summary>
+    public readonly ref struct Scope(OperationGate gate, int stripe)
+    {
+        public void Dispose() => gate.Exit(stripe);
     }
 }

@@ -4,7 +4,7 @@ namespace Buddy;
 
 /// <summary>State bits of a page descriptor. Only block heads carry flags; tail pages carry none.</summary>
 [Flags]
-public enum PageFlags : uint
+internal enum PageFlags : uint
 {
     None = 0,
     /// <summary>Head of a free block on a free area list.</summary>

@@ -12,8 +12,22 @@ public enum ReportingMode
 /// <summary>A free block handed to a reporting device: its address and length in bytes.</summary>
 public readonly record struct FreeBlock(nint Address, long Length);
 
-/// <summary>Told, outside any lock, that a free block of at least the subscribed order appeared.</summary>
-public interface IFreeBlockListener
+/// <summary>What became of a scatterlist handed to a device; it decides how the blocks go back.</summary>
+internal enum ReportOutcome
+{
+    /// <summary>Nothing is known of the memory any more: back unreported, without zero or poison promises.</summary>
+    Failed,
+    /// <summary>Back at the tail of their lists, marked Reported.</summary>
+    Reported,
+    /// <summary>Reported, and known to read as zero (MADV_DONTNEED on private anonymous memory).</summary>
+    ReportedZeroed,
+}
+
+/// <summary>Reports one scatterlist of isolated free blocks; called outside every zone lock.</summary>
+internal delegate ReportOutcome ReportScatterlist(ReadOnlySpan<FreeBlock> blocks);
+
+/// <summary>Told, outside any lock, that a free block of at least the subscribed order appeared. Must not throw.</summary>
+internal interface IFreeBlockListener
 {
     void OnFreeBlock(int zone, int order);
 }

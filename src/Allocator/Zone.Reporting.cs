@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Buddy;
 
 /// <summary>Free page reporting support: isolation, put-back and waiting for blocks mid-report.</summary>
@@ -9,6 +11,7 @@ internal sealed partial class Zone
     /// <summary>Free pages mid-report, unlinked or in place.</summary>
     public long ReportingPages;
     public long SpinWaits;
+    /// <summary>Time spent waiting, in <see cref="TimeSpan"/> ticks.</summary>
     public long SpinTicks;
     public long LongestSpinTicks;
 
@@ -19,6 +22,7 @@ internal sealed partial class Zone
     /// </summary>
     public long UnreportedPages(int minOrder)
     {
+        AssertLocked();
         long pages = 0;
         for (int order = minOrder; order <= map.MaxOrder; order++)
             for (int t = 0; t < Migratetypes.Count; t++)
@@ -33,8 +37,9 @@ internal sealed partial class Zone
     /// or larger as Reporting: unlinked (Isolate mode) or left on their list (in place). Each list is
     /// scanned from its head and only up to its first reported block.
     /// </summary>
-    public int BeginReport(int minOrder, bool inPlace, Span<uint> batch)
+    public int Isolate(int minOrder, bool inPlace, Span<uint> batch)
     {
+        AssertLocked();
         int count = 0;
         for (int order = minOrder; order <= map.MaxOrder && count < batch.Length; order++)
         {
@@ -69,23 +74,26 @@ internal sealed partial class Zone
         return count;
     }
 
-    /// <summary>True when <paramref name="page"/> heads a block of this zone that is mid-report.</summary>
-    public bool IsReporting(uint page) => page >= StartPage && page < PristineStart && (map[page].Flags & PageFlags.Reporting) != 0;
-
     /// <summary>
-    /// Puts back blocks from <see cref="BeginReport"/>. Reported ones go to their list's tail marked
+    /// Puts back blocks from <see cref="Isolate"/>. Reported ones go to their list's tail marked
     /// Reported (and Zeroed when the device zeroes). After a failed report nothing is known of the
     /// memory: the device may have dropped part of it, so poison and zero promises are gone.
     /// </summary>
-    public void EndReport(ReadOnlySpan<uint> batch, bool reported, bool zeroed)
+    public void PutBack(ReadOnlySpan<uint> batch, ReportOutcome outcome)
     {
+        AssertLocked();
+        PageFlags memory = outcome switch
+        {
+            ReportOutcome.ReportedZeroed => PageFlags.Reported | PageFlags.Zeroed,
+            ReportOutcome.Reported => PageFlags.Reported,
+            _ => PageFlags.None,
+        };
         foreach (uint page in batch)
         {
             ref PageDescriptor d = ref map[page];
-            PageFlags memory = d.Flags & PageStates.Memory;
+            Debug.Assert((d.Flags & PageFlags.Reporting) != 0, "only a block mid-report is put back");
             if ((d.Flags & PageFlags.Buddy) != 0) Unlink(page);
             else isolated.Remove(page);
-            memory = reported ? PageFlags.Reported | (zeroed ? PageFlags.Zeroed : PageFlags.None) : PageFlags.None;
             d.Flags = PageFlags.None;
             ReportingPages -= 1L << d.Order;
             MergeAndAdd(page, d.Order, memory);
@@ -95,6 +103,7 @@ internal sealed partial class Zone
     /// <summary>An isolated block that could serve an allocation of <paramref name="order"/>, or None.</summary>
     public uint FindIsolated(int order)
     {
+        AssertLocked();
         foreach (uint page in isolated)
             if (map[page].Order >= order) return page;
         return PageDescriptor.None;
@@ -102,6 +111,7 @@ internal sealed partial class Zone
 
     public void RecordSpin(long ticks)
     {
+        AssertLocked();
         SpinWaits++;
         SpinTicks += ticks;
         LongestSpinTicks = Math.Max(LongestSpinTicks, ticks);

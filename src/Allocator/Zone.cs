@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 
@@ -72,6 +73,10 @@ internal sealed unsafe partial class Zone
 
     public long PristinePages => EndPage - PristineStart;
 
+    /// <summary>Every method of a zone runs under its lock.</summary>
+    [Conditional("DEBUG")]
+    private void AssertLocked() => Debug.Assert(Lock.IsHeldByCurrentThread, $"zone {Index} lock not held");
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int ListIndex(int order, Migratetype type) => order * Migratetypes.Count + (int)type;
 
@@ -84,39 +89,48 @@ internal sealed unsafe partial class Zone
     public uint ListTail(int order, Migratetype type) => tails[ListIndex(order, type)];
 
     /// <summary>
-    /// Takes a block of <paramref name="order"/> for <paramref name="type"/>, leaving at least
-    /// <paramref name="keepFree"/> pages free. Returns its first page and what is known of its memory,
-    /// or <see cref="PageDescriptor.None"/>; then <paramref name="busyPage"/> names a block that was
-    /// chosen but is mid-report in place, to wait for.
+    /// Takes a free block of <paramref name="order"/> for <paramref name="type"/> off the lists,
+    /// leaving at least <paramref name="keepFree"/> pages free. The block counts as allocated from
+    /// here on; its owner marks it with <see cref="HandOut"/> or <see cref="HandToCache"/>.
     /// </summary>
-    public uint Allocate(int order, Migratetype type, long keepFree, bool zeroed, out PageFlags memory, out uint busyPage, bool toCache = false)
+    public TakenBlock Take(int order, Migratetype type, long keepFree)
     {
-        memory = PageFlags.None;
-        busyPage = PageDescriptor.None;
-        if (FreePages - (1L << order) < keepFree) return PageDescriptor.None;
-        if (TakeFromList(order, type, out uint page, out int found, out busyPage)
+        AssertLocked();
+        if (FreePages - (1L << order) < keepFree) return TakenBlock.Nothing;
+        if (TakeFromList(order, type, out uint page, out int found, out uint busyPage)
             || (busyPage == PageDescriptor.None && TakePristine(type, out page, out found))
             || (busyPage == PageDescriptor.None && TakeFallback(order, type, out page, out found, out type, out busyPage)))
         {
-            memory = map[page].Flags & PageStates.Memory;
+            PageFlags memory = map[page].Flags & PageStates.Memory;
             if (found >= map.PageblockOrder) map.SetPageblockTypes(page, found, type);
             Split(page, found, order, type, memory);
             ref PageDescriptor head = ref map[page];
-            head.Flags = PageFlags.Head;
+            head.Flags = PageFlags.None;
             head.Order = (byte)order;
             FreePages -= 1L << order;
             AllocatedPages += 1L << order;
-            // A block handed to a per-CPU cache counts as allocated here; the cache counts it as free.
-            if (toCache)
-            {
-                head.Flags = PageFlags.PerCpu | memory;
-                return page;
-            }
-            Allocations++;
-            if (zeroed && (memory & PageFlags.Zeroed) != 0) ZeroSkippedBytes += (long)map.PageSize << order;
-            return page;
+            return new TakenBlock(page, memory, PageDescriptor.None);
         }
-        return PageDescriptor.None;
+        return new TakenBlock(PageDescriptor.None, PageFlags.None, busyPage);
+    }
+
+    /// <summary>Marks a block from <see cref="Take"/> as its caller's.</summary>
+    public void HandOut(uint page, bool zeroed, PageFlags memory)
+    {
+        AssertLocked();
+        ref PageDescriptor head = ref map[page];
+        Debug.Assert(head.Flags == PageFlags.None, "only a block just taken is handed out");
+        head.Flags = PageFlags.Head;
+        Allocations++;
+        if (zeroed && (memory & PageFlags.Zeroed) != 0) ZeroSkippedBytes += (long)map.PageSize << head.Order;
+    }
+
+    /// <summary>Marks a block from <see cref="Take"/> as held by a per-CPU cache: allocated here, free in the cache.</summary>
+    public void HandToCache(uint page, PageFlags memory)
+    {
+        AssertLocked();
+        Debug.Assert(map[page].Flags == PageFlags.None, "only a block just taken goes to a cache");
+        map[page].Flags = PageFlags.PerCpu | memory;
     }
 
     /// <summary>
@@ -125,6 +139,8 @@ internal sealed unsafe partial class Zone
     /// </summary>
     public int Free(uint page, int order, PageFlags memory, bool fromCache = false)
     {
+        AssertLocked();
+        Debug.Assert(AllocatedPages >= 1L << order, "freeing more than the zone has allocated");
         AllocatedPages -= 1L << order;
         FreePages += 1L << order;
         if (!fromCache) Frees++;
@@ -137,6 +153,7 @@ internal sealed unsafe partial class Zone
     /// </summary>
     private int MergeAndAdd(uint page, int order, PageFlags memory)
     {
+        AssertLocked();
         while (order < map.MaxOrder)
         {
             uint buddy = page ^ (1u << order);
@@ -246,6 +263,8 @@ internal sealed unsafe partial class Zone
     /// <summary>Lists a free block: at the tail when reported, else at the head.</summary>
     private void AddFree(uint page, int order, Migratetype type, PageFlags state)
     {
+        Debug.Assert((page & ((1u << order) - 1)) == 0 && page >= StartPage && page + (1u << order) <= PristineStart,
+            "a free block is aligned to its order and lies in the zone's carved range");
         int list = ListIndex(order, type);
         ref PageDescriptor d = ref map[page];
         d.Flags = PageFlags.Buddy | state;
@@ -275,6 +294,7 @@ internal sealed unsafe partial class Zone
     private void Unlink(uint page)
     {
         ref PageDescriptor d = ref map[page];
+        Debug.Assert((d.Flags & PageFlags.Buddy) != 0, "only a listed free block is unlinked");
         int list = ListIndex(d.Order, d.List);
         if (d.Prev != PageDescriptor.None) map[d.Prev].Next = d.Next;
         else heads[list] = d.Next;
@@ -284,4 +304,15 @@ internal sealed unsafe partial class Zone
         blockCounts[list]--;
         if ((d.Flags & PageFlags.Reported) != 0) reportedCounts[list]--;
     }
+}
+
+/// <summary>
+/// What <see cref="Zone.Take"/> found: a block and what is known of its memory, or no block and,
+/// when the choice was a block mid-report in place, that block to wait for.
+/// </summary>
+internal readonly record struct TakenBlock(uint Page, PageFlags Memory, uint BusyPage)
+{
+    public static readonly TakenBlock Nothing = new(PageDescriptor.None, PageFlags.None, PageDescriptor.None);
+
+    public bool Found => Page != PageDescriptor.None;
 }

@@ -8,40 +8,71 @@ namespace Buddy.Reporting;
 /// then per zone takes up to Capacity unreported free blocks, hands them to the device as one
 /// scatterlist, and puts them back marked Reported. Reported blocks are never scanned again.
 /// </summary>
+/// <remarks>
+/// Start, Stop and Dispose serialise on one lock that Stop holds across the join, so Stop returns
+/// only once the thread is gone and its scatterlist is back, whatever other lifecycle calls race
+/// with it. Each Start makes a <see cref="Worker"/> with its own stop flag, so a stopping thread can
+/// never see a later Start's state. Wake-ups go through a monitor, not a disposable event, so a
+/// free that races with Dispose cannot throw.
+/// </remarks>
 public sealed class PageReporter : IFreeBlockListener, IDisposable
 {
+    // The request state, written by frees without a lock:
+    // Idle: nothing asked for. Requested: a pass is due (a free asked, or Start). Active: a pass runs.
     private const int Idle = 0, Requested = 1, Active = 2;
 
     private readonly BuddyArena arena;
     private readonly IReportingDevice device;
     private readonly PageReporterOptions options;
+    private readonly TimeProvider time;
+    private readonly ReporterInstruments instruments;
     private readonly int reportOrder;
     private readonly FreeBlock[] batch;
+    private readonly ReportScatterlist reportScatterlist;
+    /// <summary>One pass at a time; Dispose takes it so no pass outlives the reporter.</summary>
     private readonly Lock passLock = new();
+    /// <summary>Start, Stop and Dispose; never taken on the reporter thread.</summary>
     private readonly Lock lifecycle = new();
+    /// <summary>Monitor for the thread's waits: requests, the delay timer and stop.</summary>
+    private readonly object signal = new();
     private readonly Lock statsLock = new();
-    private readonly AutoResetEvent wake = new(false);
-    private readonly ManualResetEventSlim stopSignal = new(false);
-    private Thread? thread;
+    private volatile Worker? worker;
     private int state;
     private bool disposed;
+    private bool passesClosed;
+    /// <summary>Set when Dispose begins: a pass in progress stops after its scatterlist in hand.</summary>
+    private volatile bool closing;
+    private bool waitingForDelay;
+    private bool waitingForWork;
+    private int liveThreads;
+    private long wakeups;
+    private ReportOutcome lastOutcome;
+    private long lastBytes;
 
     private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, deviceTicks, longestDeviceTicks;
     private string? lastError;
 
-    public PageReporter(BuddyArena arena, IReportingDevice device, PageReporterOptions? options = null)
+    /// <param name="arena">The arena to report; one reporter per arena.</param>
+    /// <param name="device">Where reported memory goes.</param>
+    /// <param name="options">Reporting policy; null takes the defaults.</param>
+    /// <param name="timeProvider">The clock for the delay and device timings; null takes the arena's.</param>
+    public PageReporter(BuddyArena arena, IReportingDevice device, PageReporterOptions? options = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(arena);
         ArgumentNullException.ThrowIfNull(device);
+        ObjectDisposedException.ThrowIf(arena.IsDisposed, arena);
         options ??= new PageReporterOptions();
         options.Validate(arena);
         this.arena = arena;
         this.device = device;
         this.options = options;
+        time = timeProvider ?? arena.TimeProvider;
         reportOrder = options.ResolveReportOrder(arena);
         batch = new FreeBlock[options.Capacity];
-        arena.SetFreeBlockListener(this, reportOrder);
-        ReporterMetrics.Register(this);
+        reportScatterlist = ReportScatterlist;
+        instruments = ReporterInstruments.For(arena.Meter);
+        arena.Subscribe(this, reportOrder);
+        instruments.Register(this);
     }
 
     internal string ArenaName => arena.Name;
@@ -52,10 +83,25 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     public int ReportOrder => reportOrder;
 
-    public bool IsRunning
+    public bool IsRunning => worker is not null;
+
+    /// <summary>True while the thread waits out the delay before a pass (tests drive time from here).</summary>
+    internal bool IsWaitingForDelay
     {
-        get { lock (lifecycle) return thread is not null; }
+        get { lock (signal) return waitingForDelay; }
     }
+
+    /// <summary>True while the thread waits for a free to ask for a pass, with no timer pending.</summary>
+    internal bool IsWaitingForWork
+    {
+        get { lock (signal) return waitingForWork; }
+    }
+
+    /// <summary>Passes the thread has begun, including those the threshold turned away.</summary>
+    internal long Wakeups => Interlocked.Read(ref wakeups);
+
+    /// <summary>This reporter's threads alive now: at most one, and none once Stop has returned.</summary>
+    internal int LiveThreads => Volatile.Read(ref liveThreads);
 
     /// <summary>Starts the background thread; it runs a first pass one delay from now. Starting twice is harmless.</summary>
     public void Start()
@@ -63,37 +109,26 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         lock (lifecycle)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (thread is not null) return;
-            stopSignal.Reset();
-            Volatile.Write(ref state, Requested);
-            thread = new Thread(Run) { IsBackground = true, Name = "Buddy page reporter" };
-            thread.Start();
-            wake.Set();
+            if (worker is not null) return;
+            var next = new Worker();
+            next.Thread = new Thread(() => Run(next)) { IsBackground = true, Name = "Buddy page reporter" };
+            lock (signal) state = Requested;
+            next.Thread.Start();
+            worker = next;
         }
     }
 
-    /// <summary>Stops the thread after the scatterlist in hand, if any, is back on the free lists.</summary>
+    /// <summary>
+    /// Stops the thread and returns once it has ended and its scatterlist in hand, if any, is back on
+    /// the free lists. Stopping a stopped reporter is harmless.
+    /// </summary>
     public void Stop()
     {
-        Thread? running;
-        lock (lifecycle)
-        {
-            running = thread;
-            thread = null;
-            if (running is null) return;
-            stopSignal.Set();
-            wake.Set();
-        }
-        running.Join();
-        Volatile.Write(ref state, Idle);
+        lock (lifecycle) StopLocked();
     }
 
     /// <summary>Runs one full pass on the calling thread now, whatever the delay and threshold.</summary>
-    public ReportingPassResult ReportNow()
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed), this);
-        return RunPass(ignoreThreshold: true);
-    }
+    public ReportingPassResult ReportNow() => RunPass(ignoreThreshold: true, self: null);
 
     /// <summary>Runs one full pass on the thread pool.</summary>
     public Task<ReportingPassResult> ReportNowAsync(CancellationToken cancellationToken = default)
@@ -103,58 +138,127 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     {
         lock (statsLock)
             return new ReporterStatistics(passes, deviceCalls, reportedBlocks, reportedBytes, failedReports,
-                Stopwatch.GetElapsedTime(0, deviceTicks), Stopwatch.GetElapsedTime(0, longestDeviceTicks), lastError);
+                TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError);
     }
 
     void IFreeBlockListener.OnFreeBlock(int zone, int order)
     {
         // Cheap on the allocator's path: one read while a pass is already requested.
         if (Volatile.Read(ref state) == Requested) return;
-        if (Interlocked.Exchange(ref state, Requested) == Idle) wake.Set();
+        if (Interlocked.Exchange(ref state, Requested) != Idle) return;
+        lock (signal) Monitor.PulseAll(signal);
     }
 
+    /// <summary>Stops the thread, waits for a pass running on another thread, and leaves the arena.</summary>
     public void Dispose()
     {
         lock (lifecycle)
         {
             if (disposed) return;
+            StopLocked();
             disposed = true;
+            closing = true;
         }
-        Stop();
-        ReporterMetrics.Unregister(this);
-        arena.SetFreeBlockListener(null);
-        wake.Dispose();
-        stopSignal.Dispose();
+        lock (passLock) passesClosed = true;
+        arena.Unsubscribe(this);
+        instruments.Unregister(this);
     }
 
-    private void Run()
+    private void StopLocked()
     {
+        Worker? running = worker;
+        if (running is null) return;
+        if (running.Thread == Thread.CurrentThread)
+            throw new InvalidOperationException("Stop and Dispose cannot run on the reporter's own thread (from a device): the thread would wait for itself.");
+        lock (signal)
+        {
+            running.StopRequested = true;
+            Monitor.PulseAll(signal);
+        }
+        running.Thread.Join();
+        worker = null;
+        lock (signal) state = Idle;
+    }
+
+    private void Run(Worker self)
+    {
+        Interlocked.Increment(ref liveThreads);
         try
         {
-            while (true)
+            while (WaitForRequest(self) && WaitForDelay(self))
             {
-                WaitHandle.WaitAny([wake, stopSignal.WaitHandle]);
-                if (stopSignal.IsSet || stopSignal.Wait(options.Delay)) return;
-                Volatile.Write(ref state, Active);
-                ReportingPassResult result = RunPass(ignoreThreshold: false);
+                Interlocked.Increment(ref wakeups);
+                lock (signal) state = Active;
+                if (!TryRunPass(self, out ReportingPassResult result)) return;
                 // Frees during the pass asked for another; so does work left over by the budget.
                 if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted)
-                {
-                    Volatile.Write(ref state, Requested);
-                    wake.Set();
-                }
+                    lock (signal) state = Requested;
             }
         }
-        catch (ObjectDisposedException)
+        finally
         {
-            // The arena went away under the reporter: nothing is left to report.
+            Interlocked.Decrement(ref liveThreads);
         }
     }
 
-    private ReportingPassResult RunPass(bool ignoreThreshold)
+    private bool WaitForRequest(Worker self)
+    {
+        lock (signal)
+        {
+            waitingForWork = true;
+            while (!self.StopRequested && state != Requested) Monitor.Wait(signal);
+            waitingForWork = false;
+            return !self.StopRequested;
+        }
+    }
+
+    /// <summary>Waits out the delay on the injected clock; false when stopped meanwhile.</summary>
+    private bool WaitForDelay(Worker self)
+    {
+        bool elapsed = options.Delay == TimeSpan.Zero;
+        using ITimer? timer = elapsed ? null : time.CreateTimer(_ =>
+        {
+            lock (signal)
+            {
+                elapsed = true;
+                Monitor.PulseAll(signal);
+            }
+        }, null, options.Delay, Timeout.InfiniteTimeSpan);
+        lock (signal)
+        {
+            waitingForDelay = true;
+            while (!self.StopRequested && !elapsed) Monitor.Wait(signal);
+            waitingForDelay = false;
+            return !self.StopRequested;
+        }
+    }
+
+    /// <summary>Runs a pass on the thread; false when the arena is gone and the thread should end.</summary>
+    private bool TryRunPass(Worker self, out ReportingPassResult result)
+    {
+        result = default;
+        try
+        {
+            result = RunPass(ignoreThreshold: false, self);
+            return true;
+        }
+        catch (ObjectDisposedException) when (arena.IsDisposed)
+        {
+            return false;
+        }
+        catch (Exception e)
+        {
+            // Anything else is recorded and the thread goes on: an exception must not end the process.
+            RecordError($"A reporting pass failed: {e.GetType().Name}: {e.Message}");
+            return true;
+        }
+    }
+
+    private ReportingPassResult RunPass(bool ignoreThreshold, Worker? self)
     {
         lock (passLock)
         {
+            ObjectDisposedException.ThrowIf(passesClosed, this);
             // Small blocks parked in per-CPU caches go home first, so they can merge and be reported.
             arena.DrainPerCpuCaches();
             if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
@@ -163,25 +267,24 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             bool budgetExhausted = false;
             for (int zone = 0; zone < arena.ZoneCount && failures == 0 && !budgetExhausted; zone++)
             {
-                while (!stopSignal.IsSet)
+                while (!closing && (self is null || !Volatile.Read(ref self.StopRequested)))
                 {
                     if (bytes >= options.BudgetBytesPerPass)
                     {
                         budgetExhausted = true;
                         break;
                     }
-                    int count = arena.BeginReport(zone, reportOrder, options.Mode, batch);
+                    int count = arena.ReportFreeBlocks(zone, reportOrder, options.Mode, batch, reportScatterlist);
                     if (count == 0) break;
-                    long batchBytes = ReportBatch(batch.AsSpan(0, count), zone);
                     calls++;
-                    if (batchBytes < 0)
+                    if (lastOutcome == ReportOutcome.Failed)
                     {
                         // Stop the pass: the blocks are back unreported, and the next pass retries them.
                         failures++;
                         break;
                     }
                     blocks += count;
-                    bytes += batchBytes;
+                    bytes += lastBytes;
                 }
             }
             lock (statsLock) passes++;
@@ -190,51 +293,67 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     }
 
     /// <summary>
-    /// Hands one scatterlist to the device and always puts the blocks back. Returns the bytes
-    /// reported, or -1 when the device failed. Statistics count it at once, so they follow a long pass.
+    /// Hands one scatterlist to the device, outside every zone lock. Whatever the device does, even
+    /// throwing from a property, this returns an outcome, and the arena puts the blocks back by it.
     /// </summary>
-    private long ReportBatch(ReadOnlySpan<FreeBlock> blocks, int zone)
+    private ReportOutcome ReportScatterlist(ReadOnlySpan<FreeBlock> blocks)
     {
-        bool reported = false;
-        long start = Stopwatch.GetTimestamp(), ticks = 0;
+        long start = time.GetTimestamp();
+        ReportOutcome outcome = ReportOutcome.Failed;
         try
         {
-            reported = device.Report(blocks);
-            if (!reported) RecordError($"{device.Name} reported failure for {blocks.Length} blocks");
+            if (device.Report(blocks)) outcome = device.ZeroesMemory ? ReportOutcome.ReportedZeroed : ReportOutcome.Reported;
+            else RecordError($"{DeviceName()} reported failure for {blocks.Length} blocks");
         }
         catch (Exception e)
         {
-            RecordError($"{device.Name} threw {e.GetType().Name}: {e.Message}");
+            outcome = ReportOutcome.Failed;
+            RecordError($"{DeviceName()} threw {e.GetType().Name}: {e.Message}");
         }
-        finally
-        {
-            ticks = Stopwatch.GetTimestamp() - start;
-            arena.EndReport(zone, blocks, reported, reported && device.ZeroesMemory);
-        }
+        TimeSpan took = time.GetElapsedTime(start);
         long bytes = 0;
         foreach (FreeBlock block in blocks) bytes += block.Length;
-        ReporterMetrics.Duration.Record(Stopwatch.GetElapsedTime(0, ticks).TotalSeconds,
-            new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
+        instruments.Duration.Record(took.TotalSeconds, new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
         lock (statsLock)
         {
             deviceCalls++;
-            deviceTicks += ticks;
-            longestDeviceTicks = Math.Max(longestDeviceTicks, ticks);
-            if (reported)
+            deviceTicks += took.Ticks;
+            longestDeviceTicks = Math.Max(longestDeviceTicks, took.Ticks);
+            if (outcome == ReportOutcome.Failed)
+            {
+                failedReports++;
+            }
+            else
             {
                 reportedBlocks += blocks.Length;
                 reportedBytes += bytes;
             }
-            else
-            {
-                failedReports++;
-            }
         }
-        return reported ? bytes : -1;
+        (lastOutcome, lastBytes) = (outcome, bytes);
+        return outcome;
+    }
+
+    private string DeviceName()
+    {
+        try
+        {
+            return device.Name;
+        }
+        catch (Exception)
+        {
+            return device.GetType().Name;
+        }
     }
 
     private void RecordError(string message)
     {
         lock (statsLock) lastError = message;
+    }
+
+    /// <summary>One started thread and its own stop flag (written under the signal monitor).</summary>
+    private sealed class Worker
+    {
+        public Thread Thread = null!;
+        public bool StopRequested;
     }
 }

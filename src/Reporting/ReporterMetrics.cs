@@ -1,43 +1,47 @@
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace Buddy.Reporting;
 
 /// <summary>
-/// The reporter's instruments, published under the same <c>Buddy.Allocator</c> meter name and
-/// <c>buddy.arena</c> tag as the arena's. Counters are read from reporter statistics at collection;
-/// the duration histogram is recorded once per device call, off the allocation path.
+/// The reporter's instruments, on the arena's own <c>Buddy.Allocator</c> meter with the same
+/// <c>buddy.arena</c> tag. Counters are read from reporter statistics at collection; the duration
+/// histogram is recorded once per device call, off the allocation path.
 /// </summary>
-internal static class ReporterMetrics
+internal sealed class ReporterInstruments
 {
-    private static readonly Meter Meter = new(ArenaMetrics.MeterName);
-    private static readonly Lock Gate = new();
-    private static readonly List<PageReporter> Reporters = [];
+    private static readonly ConditionalWeakTable<Meter, ReporterInstruments> ByMeter = [];
 
-    public static readonly Histogram<double> Duration =
-        Meter.CreateHistogram<double>("buddy.report.duration", "s", "Time the device took for one scatterlist.");
+    private readonly Lock gate = new();
+    private readonly List<PageReporter> reporters = [];
 
-    static ReporterMetrics()
+    private ReporterInstruments(Meter meter)
     {
-        Meter.CreateObservableCounter("buddy.report.passes", () => Observe(s => s.Passes), "{pass}", "Reporting passes.");
-        Meter.CreateObservableCounter("buddy.report.device_calls", () => Observe(s => s.DeviceCalls), "{call}", "Scatterlists handed to the device.");
-        Meter.CreateObservableCounter("buddy.report.bytes", () => Observe(s => s.ReportedBytes), "By", "Bytes reported to the device.");
-        Meter.CreateObservableCounter("buddy.report.failures", () => Observe(s => s.FailedReports), "{call}", "Device calls that failed.");
+        Duration = meter.CreateHistogram<double>("buddy.report.duration", "s", "Time the device took for one scatterlist.");
+        meter.CreateObservableCounter("buddy.report.passes", () => Observe(s => s.Passes), "{pass}", "Reporting passes.");
+        meter.CreateObservableCounter("buddy.report.device_calls", () => Observe(s => s.DeviceCalls), "{call}", "Scatterlists handed to the device.");
+        meter.CreateObservableCounter("buddy.report.bytes", () => Observe(s => s.ReportedBytes), "By", "Bytes reported to the device.");
+        meter.CreateObservableCounter("buddy.report.failures", () => Observe(s => s.FailedReports), "{call}", "Device calls that failed.");
     }
 
-    public static void Register(PageReporter reporter)
+    public Histogram<double> Duration { get; }
+
+    public static ReporterInstruments For(Meter meter) => ByMeter.GetValue(meter, m => new ReporterInstruments(m));
+
+    public void Register(PageReporter reporter)
     {
-        lock (Gate) Reporters.Add(reporter);
+        lock (gate) reporters.Add(reporter);
     }
 
-    public static void Unregister(PageReporter reporter)
+    public void Unregister(PageReporter reporter)
     {
-        lock (Gate) Reporters.Remove(reporter);
+        lock (gate) reporters.Remove(reporter);
     }
 
-    private static IEnumerable<Measurement<long>> Observe(Func<ReporterStatistics, long> pick)
+    private IEnumerable<Measurement<long>> Observe(Func<ReporterStatistics, long> pick)
     {
-        PageReporter[] reporters;
-        lock (Gate) reporters = Reporters.ToArray();
-        return reporters.Select(r => new Measurement<long>(pick(r.GetStatistics()), new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, r.ArenaName)));
+        PageReporter[] current;
+        lock (gate) current = reporters.ToArray();
+        return current.Select(r => new Measurement<long>(pick(r.GetStatistics()), new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, r.ArenaName)));
     }
 }

@@ -33,7 +33,7 @@ public sealed unsafe class BurstWorkload
         {
             bool keep = LongLivedBytes < longLivedBytes && random.NextDouble() < (double)longLivedBytes / peakBytes;
             int order = random.Next(4, arena.MaxOrder + 1);
-            long size = arena.BlockBytes(order);
+            long size = arena.BytesOfOrder(order);
             nint block = arena.Allocate(order, keep ? Migratetype.Unmovable : Migratetype.Movable);
             NativeMemory.Fill((void*)block, (nuint)size, (byte)(Allocations | 1));
             (keep ? longLived : shortLived).Add(block);
@@ -49,7 +49,7 @@ public sealed unsafe class BurstWorkload
         random.Shuffle(CollectionsMarshal.AsSpan(shortLived));
         foreach (nint block in shortLived)
         {
-            LiveBytes -= arena.BlockSize(block);
+            LiveBytes -= arena.SizeOfBlock(block);
             arena.Free(block);
         }
         shortLived.Clear();
@@ -61,7 +61,7 @@ public sealed unsafe class BurstWorkload
         EndBurst();
         foreach (nint block in longLived)
         {
-            LiveBytes -= arena.BlockSize(block);
+            LiveBytes -= arena.SizeOfBlock(block);
             arena.Free(block);
         }
         longLived.Clear();

@@ -152,13 +152,13 @@ public sealed class StressEngine
         int order = random.Next(10) < 8 ? random.Next(0, 4) : random.Next(0, arena.MaxOrder + 1);
         bool ok = random.Next(2) == 0
             ? arena.TryAllocate(order, out nint address, type, zeroed)
-            : arena.TryAllocateBytes(random.NextInt64(1, arena.BlockBytes(order) + 1), out address, type, zeroed);
+            : arena.TryAllocateBytes(random.NextInt64(1, arena.BytesOfOrder(order) + 1), out address, type, zeroed);
         if (!ok)
         {
             Interlocked.Increment(ref exhaustions);
             return;
         }
-        long bytes = arena.BlockSize(address);
+        long bytes = arena.SizeOfBlock(address);
         if (zeroed && !BlockPattern.IsZero(address, bytes))
             Corrupt($"zeroed block at 0x{address:x} ({bytes} bytes) was not zero");
         var block = new LiveBlock(address, bytes, ((long)id << 40) ^ sequence);

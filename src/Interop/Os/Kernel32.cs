@@ -5,14 +5,24 @@ namespace Buddy.Interop;
 
 /// <summary>P/Invokes into kernel32 on Windows. No policy: every caller checks results.</summary>
 [SupportedOSPlatform("windows")]
-public static unsafe partial class Kernel32
+internal static unsafe partial class Kernel32
 {
     private const string Library = "kernel32";
 
-    public const uint MemCommit = 0x1000;
-    public const uint MemReserve = 0x2000;
-    public const uint MemRelease = 0x8000;
-    public const uint PageReadWrite = 0x04;
+    /// <summary>VirtualAlloc's and VirtualFree's MEM_* bits.</summary>
+    [Flags]
+    public enum MemoryOperation : uint
+    {
+        Commit = 0x1000,
+        Reserve = 0x2000,
+        Release = 0x8000,
+    }
+
+    /// <summary>PAGE_* protection.</summary>
+    public enum PageProtection : uint
+    {
+        ReadWrite = 0x04,
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     public struct WorkingSetExInformation
@@ -38,11 +48,11 @@ public static unsafe partial class Kernel32
     }
 
     [LibraryImport(Library, SetLastError = true)]
-    public static partial nint VirtualAlloc(nint address, nuint size, uint allocationType, uint protect);
+    public static partial nint VirtualAlloc(nint address, nuint size, MemoryOperation allocationType, PageProtection protect);
 
     [LibraryImport(Library, SetLastError = true)]
     [return: MarshalAs(UnmanagedType.Bool)]
-    public static partial bool VirtualFree(nint address, nuint size, uint freeType);
+    public static partial bool VirtualFree(nint address, nuint size, MemoryOperation freeType);
 
     /// <summary>Returns a Win32 error code; 0 is success.</summary>
     [LibraryImport(Library)]

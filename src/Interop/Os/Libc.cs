@@ -3,18 +3,33 @@ using System.Runtime.InteropServices;
 namespace Buddy.Interop;
 
 /// <summary>P/Invokes into the C library on Linux. No policy: every caller checks results.</summary>
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     private const string Library = "libc";
 
-    public const int ProtRead = 0x1;
-    public const int ProtWrite = 0x2;
-    public const int MapPrivate = 0x02;
-    public const int MapAnonymous = 0x20;
-    public const int MapNoReserve = 0x4000;
+    /// <summary>mmap's PROT_* bits.</summary>
+    [Flags]
+    public enum Protection
+    {
+        Read = 0x1,
+        Write = 0x2,
+    }
 
-    public const int MadvDontNeed = 4;
-    public const int MadvFree = 8;
+    /// <summary>mmap's MAP_* bits (Linux values).</summary>
+    [Flags]
+    public enum MapFlags
+    {
+        Private = 0x02,
+        Anonymous = 0x20,
+        NoReserve = 0x4000,
+    }
+
+    /// <summary>madvise's MADV_* advice.</summary>
+    public enum Advice
+    {
+        DontNeed = 4,
+        Free = 8,
+    }
 
     /// <summary>The largest vector process_madvise accepts (UIO_MAXIOV).</summary>
     public const int MaxIoVectors = 1024;
@@ -33,13 +48,13 @@ public static unsafe partial class Libc
     }
 
     [LibraryImport(Library, EntryPoint = "mmap", SetLastError = true)]
-    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
+    public static partial nint Mmap(nint address, nuint length, Protection protection, MapFlags flags, int fd, nint offset);
 
     [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint address, nuint length);
 
     [LibraryImport(Library, EntryPoint = "madvise", SetLastError = true)]
-    public static partial int Madvise(nint address, nuint length, int advice);
+    public static partial int Madvise(nint address, nuint length, Advice advice);
 
     [LibraryImport(Library, EntryPoint = "mincore", SetLastError = true)]
     public static partial int Mincore(nint address, nuint length, byte* vector);
@@ -60,6 +75,6 @@ public static unsafe partial class Libc
     public static int PidfdOpen(int pid, uint flags) => (int)Syscall2(SysPidfdOpen, pid, (nint)flags);
 
     /// <summary>process_madvise(2): bytes advised, or -1.</summary>
-    public static nint ProcessMadvise(int pidfd, IoVector* vectors, nuint count, int advice, uint flags)
-        => Syscall5(SysProcessMadvise, pidfd, (nint)vectors, (nint)count, advice, (nint)flags);
+    public static nint ProcessMadvise(int pidfd, IoVector* vectors, nuint count, Advice advice, uint flags)
+        => Syscall5(SysProcessMadvise, pidfd, (nint)vectors, (nint)count, (nint)advice, (nint)flags);
 }

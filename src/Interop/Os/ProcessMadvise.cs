@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Buddy.Interop;
 
 /// <summary>A pidfd for the current process, owned and closed by this handle.</summary>
-public sealed class PidfdHandle : SafeHandleMinusOneIsInvalid
+internal sealed class PidfdHandle : SafeHandleMinusOneIsInvalid
 {
     public PidfdHandle() : base(ownsHandle: true) { }
 
@@ -14,7 +14,7 @@ public sealed class PidfdHandle : SafeHandleMinusOneIsInvalid
 }
 
 /// <summary>process_madvise(2) on the current process: one syscall advises a whole vector of ranges.</summary>
-public static unsafe class ProcessMadvise
+internal static unsafe class ProcessMadvise
 {
     /// <summary>Opens a pidfd for this process, or returns null where pidfd_open is unavailable.</summary>
     public static PidfdHandle? TryOpenSelf()
@@ -28,7 +28,7 @@ public static unsafe class ProcessMadvise
     /// Advises every range in <paramref name="ranges"/> (at most <see cref="Libc.MaxIoVectors"/>).
     /// Returns the bytes advised, or -1 with the errno in <paramref name="errno"/>.
     /// </summary>
-    public static long Advise(PidfdHandle pidfd, ReadOnlySpan<Libc.IoVector> ranges, int advice, out int errno)
+    public static long Advise(PidfdHandle pidfd, ReadOnlySpan<Libc.IoVector> ranges, Libc.Advice advice, out int errno)
     {
         if (ranges.Length > Libc.MaxIoVectors)
             throw new ArgumentOutOfRangeException(nameof(ranges), ranges.Length, $"At most {Libc.MaxIoVectors} ranges per call.");

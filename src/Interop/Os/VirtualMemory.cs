@@ -25,13 +25,13 @@ public static unsafe class VirtualMemory
         nint mapped;
         if (OperatingSystem.IsWindows())
         {
-            mapped = Kernel32.VirtualAlloc(0, mappedLength, Kernel32.MemReserve | Kernel32.MemCommit, Kernel32.PageReadWrite);
+            mapped = Kernel32.VirtualAlloc(0, mappedLength, Kernel32.MemoryOperation.Reserve | Kernel32.MemoryOperation.Commit, Kernel32.PageProtection.ReadWrite);
             if (mapped == 0) throw new OutOfMemoryException($"VirtualAlloc of {mappedLength} bytes failed: {new Win32Exception(Marshal.GetLastPInvokeError()).Message}");
         }
         else
         {
-            mapped = Libc.Mmap(0, mappedLength, Libc.ProtRead | Libc.ProtWrite,
-                Libc.MapPrivate | Libc.MapAnonymous | Libc.MapNoReserve, -1, 0);
+            mapped = Libc.Mmap(0, mappedLength, Libc.Protection.Read | Libc.Protection.Write,
+                Libc.MapFlags.Private | Libc.MapFlags.Anonymous | Libc.MapFlags.NoReserve, -1, 0);
             if (mapped == Libc.MapFailed) throw new OutOfMemoryException($"mmap of {mappedLength} bytes failed: {Marshal.GetLastPInvokeErrorMessage()}");
         }
         nint aligned = (nint)(((nuint)mapped + alignment - 1) & ~(alignment - 1));
@@ -41,16 +41,16 @@ public static unsafe class VirtualMemory
     public static void Unmap(Mapping mapping)
     {
         bool ok = OperatingSystem.IsWindows()
-            ? Kernel32.VirtualFree(mapping.MappedBase, 0, Kernel32.MemRelease)
+            ? Kernel32.VirtualFree(mapping.MappedBase, 0, Kernel32.MemoryOperation.Release)
             : Libc.Munmap(mapping.MappedBase, mapping.MappedLength) == 0;
         if (!ok) throw new InvalidOperationException($"Releasing the mapping at 0x{mapping.MappedBase:x} failed: {Marshal.GetLastPInvokeErrorMessage()}");
     }
 
     /// <summary>madvise(MADV_DONTNEED): private anonymous pages are dropped and read back as zero.</summary>
-    public static bool DontNeed(nint address, nuint length) => Libc.Madvise(address, length, Libc.MadvDontNeed) == 0;
+    public static bool DontNeed(nint address, nuint length) => Libc.Madvise(address, length, Libc.Advice.DontNeed) == 0;
 
     /// <summary>madvise(MADV_FREE): pages are freed lazily, under memory pressure; contents undefined until then.</summary>
-    public static bool FreeLazily(nint address, nuint length) => Libc.Madvise(address, length, Libc.MadvFree) == 0;
+    public static bool FreeLazily(nint address, nuint length) => Libc.Madvise(address, length, Libc.Advice.Free) == 0;
 
     /// <summary>DiscardVirtualMemory: pages leave the working set; contents become undefined.</summary>
     public static bool Discard(nint address, nuint length)

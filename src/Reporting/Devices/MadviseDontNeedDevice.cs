@@ -56,7 +56,7 @@ public sealed class MadviseDontNeedDevice : IReportingDevice, IDisposable
                 expected += ranges[done + i].Length;
             }
             Interlocked.Increment(ref syscalls);
-            long advised = ProcessMadvise.Advise(pidfd!, vector[..count], Libc.MadvDontNeed, out _);
+            long advised = ProcessMadvise.Advise(pidfd!, vector[..count], Libc.Advice.DontNeed, out _);
             if (advised < 0)
             {
                 // The kernel refuses this advice through process_madvise: use madvise from now on.

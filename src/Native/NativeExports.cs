@@ -6,8 +6,8 @@ namespace Buddy.Native;
 /// <summary>
 /// The C ABI (buddy.h). Every export returns a status and catches everything: no exception
 /// crosses the boundary. The message of the last failure on a thread is in buddy_last_error.
-/// A handle is a GCHandle to a <see cref="NativeArena"/>; it stays valid after destroy, so a
-/// call on a destroyed arena gets BUDDY_E_DISPOSED instead of undefined behaviour.
+/// Handles come from <see cref="ArenaHandles"/>: a call on a destroyed arena gets BUDDY_E_DISPOSED,
+/// checked before any other argument, and destroyed arenas leave nothing behind.
 /// </summary>
 internal static unsafe class NativeExports
 {
@@ -21,8 +21,7 @@ internal static unsafe class NativeExports
             if (options is null || arena is null) return Fail(Status.InvalidArgument, "options and arena must not be NULL.");
             *arena = 0;
             if (options->Reserved != 0) return Fail(Status.InvalidArgument, "options.reserved must be 0.");
-            var holder = new NativeArena(*options);
-            *arena = GCHandle.ToIntPtr(GCHandle.Alloc(holder));
+            *arena = ArenaHandles.Add(new NativeArena(*options));
             return Status.Ok;
         }
         catch (Exception e)
@@ -38,6 +37,7 @@ internal static unsafe class NativeExports
         {
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
             holder.Destroy();
+            ArenaHandles.Remove(arena, holder);
             return Status.Ok;
         }
         catch (Exception e)
@@ -107,9 +107,10 @@ internal static unsafe class NativeExports
         try
         {
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
-            long bytes = holder.Reporter.ReportNow().ReportedBytes;
-            if (reportedBytes is not null) *reportedBytes = (ulong)bytes;
-            return Status.Ok;
+            Reporting.ReportingPassResult pass = holder.Reporter.ReportNow();
+            if (reportedBytes is not null) *reportedBytes = (ulong)pass.ReportedBytes;
+            return pass.FailedReports == 0 ? Status.Ok
+                : Fail(Status.DeviceFailed, $"The device failed {pass.FailedReports} of {pass.DeviceCalls} scatterlists: {holder.Reporter.GetStatistics().LastError}");
         }
         catch (Exception e)
         {
@@ -122,8 +123,8 @@ internal static unsafe class NativeExports
     {
         try
         {
-            if (stats is null) return Fail(Status.InvalidArgument, "stats must not be NULL.");
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            if (stats is null) return Fail(Status.InvalidArgument, "stats must not be NULL.");
             ArenaStatistics s = holder.Arena.GetStatistics();
             ReporterStatisticsView reporter = ReporterStatisticsView.Of(holder.ExistingReporter);
             *stats = new NativeStats
@@ -140,6 +141,7 @@ internal static unsafe class NativeExports
                 ZeroSkippedBytes = (ulong)s.ZeroSkippedBytes,
                 ReporterPasses = reporter.Passes,
                 ReporterDeviceCalls = reporter.DeviceCalls,
+                ReporterFailedReports = reporter.FailedReports,
                 PageSize = (uint)s.PageSize,
                 MaxOrder = (uint)s.MaxOrder,
             };
@@ -162,16 +164,16 @@ internal static unsafe class NativeExports
     {
         try
         {
-            if (block is null) return Fail(Status.InvalidArgument, "block must not be NULL.");
-            *block = null;
+            if (block is not null) *block = null;
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            if (block is null) return Fail(Status.InvalidArgument, "block must not be NULL.");
             if (order < 0)
             {
                 if (size > long.MaxValue) return Fail(Status.InvalidArgument, $"Size {size} is too large.");
                 order = holder.Arena.OrderForSize((long)size);
             }
             if (!holder.Arena.TryAllocate(order, out nint address, Migratetype.Movable, zeroed))
-                return Fail(Status.OutOfMemory, $"No free block of order {order} ({holder.Arena.BlockBytes(order)} bytes).");
+                return Fail(Status.OutOfMemory, $"No free block of order {order} ({holder.Arena.BytesOfOrder(order)} bytes).");
             *block = (void*)address;
             return Status.Ok;
         }
@@ -183,8 +185,12 @@ internal static unsafe class NativeExports
 
     private static bool TryGet(nint arena, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out NativeArena? holder, out Status status)
     {
-        holder = arena == 0 ? null : GCHandle.FromIntPtr(arena).Target as NativeArena;
-        status = holder is null ? Fail(Status.InvalidArgument, "arena is NULL or not an arena handle.") : Status.Ok;
+        status = ArenaHandles.TryGet(arena, out holder) switch
+        {
+            ArenaHandles.Lookup.Found => Status.Ok,
+            ArenaHandles.Lookup.Destroyed => Fail(Status.Disposed, "The arena has been destroyed."),
+            _ => Fail(Status.InvalidArgument, "arena is NULL or not an arena handle."),
+        };
         return holder is not null;
     }
 
@@ -192,7 +198,7 @@ internal static unsafe class NativeExports
     {
         ArgumentException { ParamName: "address" } => Status.InvalidPointer,
         ArgumentException or OverflowException => Status.InvalidArgument,
-        ArenaExhaustedException => Status.OutOfMemory,
+        ArenaExhaustedException or OutOfMemoryException => Status.OutOfMemory,
         ObjectDisposedException => Status.Disposed,
         TimeoutException => Status.Timeout,
         ArenaCorruptionException => Status.Corruption,
@@ -211,9 +217,9 @@ internal static unsafe class NativeExports
     }
 
     /// <summary>Reporter counters, zero when no reporter was built.</summary>
-    private readonly record struct ReporterStatisticsView(ulong Passes, ulong DeviceCalls)
+    private readonly record struct ReporterStatisticsView(ulong Passes, ulong DeviceCalls, ulong FailedReports)
     {
         public static ReporterStatisticsView Of(Reporting.PageReporter? reporter)
-            => reporter?.GetStatistics() is { } s ? new((ulong)s.Passes, (ulong)s.DeviceCalls) : default;
+            => reporter?.GetStatistics() is { } s ? new((ulong)s.Passes, (ulong)s.DeviceCalls, (ulong)s.FailedReports) : default;
     }
 }

@@ -13,6 +13,7 @@ internal enum Status
     Timeout = 5,
     Corruption = 6,
     Internal = 7,
+    DeviceFailed = 8,
 }
 
 /// <summary>buddy_options in buddy.h.</summary>
@@ -30,6 +31,7 @@ internal struct NativeOptions
     public uint Reserved;
 
     public const uint Poison = 1, Validate = 2, InPlace = 4;
+    public const uint KnownFlags = Poison | Validate | InPlace;
 }
 
 /// <summary>buddy_stats in buddy.h.</summary>
@@ -51,4 +53,5 @@ internal unsafe struct NativeStats
     public uint PageSize;
     public uint MaxOrder;
     public fixed ulong FreeBlocksByOrder[21];
+    public ulong ReporterFailedReports;
 }

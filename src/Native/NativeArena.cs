@@ -1,0 +1,103 @@
+using Buddy.Reporting;
+using Buddy.Reporting.Devices;
+using Buddy.Reporting.Testing;
+
+namespace Buddy.Native;
+
+/// <summary>What a buddy_arena handle points to: the arena and, once asked for, its reporter.</summary>
+internal sealed class NativeArena
+{
+    private readonly Lock gate = new();
+    private readonly NativeOptions options;
+    private readonly PageReporterOptions reporterOptions;
+    private PageReporter? reporter;
+    private IReportingDevice? device;
+
+    /// <summary>Checks every option before anything is built, so a refusal leaves nothing behind.</summary>
+    public NativeArena(NativeOptions options)
+    {
+        if ((options.Flags & ~NativeOptions.KnownFlags) != 0)
+            throw new ArgumentOutOfRangeException("flags", options.Flags, $"Unknown flag bits 0x{options.Flags & ~NativeOptions.KnownFlags:x}: flags take BUDDY_FLAG_* only.");
+        if (options.Backing > 1)
+            throw new ArgumentOutOfRangeException("backing", options.Backing, "Backing must be BUDDY_BACKING_ALIGNED_ALLOC (0) or BUDDY_BACKING_RESERVE (1).");
+        if (options.Device > 2)
+            throw new ArgumentOutOfRangeException("device", options.Device, "Device must be BUDDY_DEVICE_DEFAULT (0), BUDDY_DEVICE_MADV_FREE (1) or BUDDY_DEVICE_NONE (2).");
+        this.options = options;
+        Arena = new BuddyArena(new ArenaOptions
+        {
+            Size = checked((long)options.Size),
+            ZoneCount = checked((int)options.ZoneCount),
+            Backing = options.Backing == 1 ? ArenaBacking.Reserve : ArenaBacking.AlignedAlloc,
+            PoisonFreedMemory = (options.Flags & NativeOptions.Poison) != 0,
+            ValidateOnFree = (options.Flags & NativeOptions.Validate) != 0,
+            ReportWaitTimeout = options.ReportWaitTimeoutMs == 0 ? TimeSpan.FromSeconds(30) : TimeSpan.FromMilliseconds(options.ReportWaitTimeoutMs),
+        });
+        reporterOptions = new PageReporterOptions
+        {
+            Delay = TimeSpan.FromMilliseconds(options.ReportDelayMs == 0 ? 2000 : options.ReportDelayMs),
+            Mode = (options.Flags & NativeOptions.InPlace) != 0 ? ReportingMode.InPlace : ReportingMode.Isolate,
+        };
+        try
+        {
+            reporterOptions.Validate(Arena);
+        }
+        catch
+        {
+            Arena.Dispose();
+            throw;
+        }
+    }
+
+    public BuddyArena Arena { get; }
+
+    /// <summary>The reporter, built on first use with the device the options name.</summary>
+    public PageReporter Reporter
+    {
+        get
+        {
+            lock (gate)
+            {
+                ObjectDisposedException.ThrowIf(Arena.IsDisposed, Arena);
+                if (reporter is not null) return reporter;
+                IReportingDevice real = options.Device switch
+                {
+                    1 => new MadviseFreeDevice(),
+                    2 => new NullReportingDevice(),
+                    _ => ReportingDevices.CreateDefault(),
+                };
+                try
+                {
+                    IReportingDevice used = options.DeviceDelayMs == 0 ? real : new SlowDevice(TimeSpan.FromMilliseconds(options.DeviceDelayMs), real);
+                    reporter = new PageReporter(Arena, used, reporterOptions);
+                }
+                catch
+                {
+                    (real as IDisposable)?.Dispose();
+                    throw;
+                }
+                device = real;
+                return reporter;
+            }
+        }
+    }
+
+    public PageReporter? ExistingReporter
+    {
+        get { lock (gate) return reporter; }
+    }
+
+    /// <summary>
+    /// Stops the reporter and waits for any pass in progress (PageReporter.Dispose does both) before
+    /// the device and the arena go, so no report runs on a disposed device or on unmapped memory.
+    /// </summary>
+    public void Destroy()
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(Arena.IsDisposed, Arena);
+            reporter?.Dispose();
+            (device as IDisposable)?.Dispose();
+            Arena.Dispose();
+        }
+    }
+}
