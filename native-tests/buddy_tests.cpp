@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <fcntl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -140,15 +141,59 @@ TEST(Errors, InvalidPointer) {
     ExpectError(BUDDY_E_INVALID_POINTER, buddy_free(arena, block), "Double free");
 }
 
-TEST(Errors, Disposed) {
+TEST(Errors, DisposedComesBeforeEveryOtherCheck) {
     buddy_options options = Options(8 * MiB);
     buddy_arena* arena = nullptr;
     ASSERT_EQ(BUDDY_OK, buddy_arena_create(&options, &arena));
     ASSERT_EQ(BUDDY_OK, buddy_arena_destroy(arena));
     void* block = nullptr;
-    ExpectError(BUDDY_E_DISPOSED, buddy_alloc(arena, 4096, &block), "disposed");
-    ExpectError(BUDDY_E_DISPOSED, buddy_arena_destroy(arena), "Object");
-    ExpectError(BUDDY_E_DISPOSED, buddy_reporter_start(arena), "Object");
+    ExpectError(BUDDY_E_DISPOSED, buddy_alloc(arena, 4096, &block), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_alloc(arena, 4096, nullptr), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_alloc(arena, 0, &block), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_alloc_order(arena, 99, &block), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_free(arena, nullptr), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_get_stats(arena, nullptr), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_report_now(arena, nullptr), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_arena_destroy(arena), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_reporter_start(arena), "destroyed");
+    ExpectError(BUDDY_E_DISPOSED, buddy_reporter_stop(arena), "destroyed");
+}
+
+TEST(Errors, ADestroyedHandleStaysDisposedWhenANewArenaTakesItsSlot) {
+    buddy_options options = Options(8 * MiB);
+    buddy_arena* old_arena = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_arena_create(&options, &old_arena));
+    ASSERT_EQ(BUDDY_OK, buddy_arena_destroy(old_arena));
+    Arena fresh(options);
+    void* block = nullptr;
+    ExpectError(BUDDY_E_DISPOSED, buddy_alloc(old_arena, 4096, &block), "destroyed");
+    ASSERT_EQ(BUDDY_OK, buddy_alloc(fresh, 4096, &block));
+    EXPECT_EQ(BUDDY_OK, buddy_free(fresh, block));
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(reinterpret_cast<buddy_arena*>(0x7777), 4096, &block), "not an arena handle");
+}
+
+TEST(Errors, UnknownOptionsAreRefusedAtCreate) {
+    buddy_arena* none = nullptr;
+    buddy_options flags = Options(8 * MiB, 0x80);
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&flags, &none), "flag");
+    buddy_options device = Options(8 * MiB);
+    device.device = 7;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&device, &none), "Device");
+    buddy_options backing = Options(8 * MiB);
+    backing.backing = 5;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&backing, &none), "Backing");
+    buddy_options delay = Options(8 * MiB);
+    delay.report_delay_ms = 4000000;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&delay, &none), "Delay");
+    EXPECT_EQ(nullptr, none);
+}
+
+TEST(Errors, AnArenaLargerThanTheCommitLimitIsOutOfMemory) {
+    buddy_options huge = Options(1ull << 40);
+    huge.backing = BUDDY_BACKING_ALIGNED_ALLOC;
+    buddy_arena* none = nullptr;
+    ExpectError(BUDDY_E_OUT_OF_MEMORY, buddy_arena_create(&huge, &none), "AlignedAlloc");
+    EXPECT_EQ(nullptr, none);
 }
 
 TEST(Errors, TimeoutWaitingForABlockMidReport) {
@@ -177,6 +222,102 @@ TEST(Errors, CorruptionFoundByPoisoning) {
 }
 
 // BUDDY_E_INTERNAL is the catch-all for failures the library does not expect; no input provokes it.
+
+namespace {
+
+long OpenDescriptors() {
+    long count = 0;
+    for (int fd = 0; fd < 65536; fd++)
+        if (fcntl(fd, F_GETFD) != -1) count++;
+    return count;
+}
+
+}  // namespace
+
+TEST(Lifecycle, CreateAndDestroyCyclesKeepNothing) {
+    buddy_options options = Options(4 * MiB);
+    auto cycles = [&](int count) {
+        for (int i = 0; i < count; i++) {
+            buddy_arena* arena = nullptr;
+            ASSERT_EQ(BUDDY_OK, buddy_arena_create(&options, &arena));
+            ASSERT_EQ(BUDDY_OK, buddy_reporter_start(arena));
+            ASSERT_EQ(BUDDY_OK, buddy_arena_destroy(arena));
+        }
+    };
+    cycles(2000);  // warm up: the runtime's heaps reach their working size
+    long descriptors = OpenDescriptors();
+    long before = ResidentBytes();
+    cycles(20000);
+    long grown = ResidentBytes() - before;
+    EXPECT_EQ(descriptors, OpenDescriptors());
+    // A leak of even 1 KB per arena would show as 20 MB.
+    EXPECT_LT(grown, static_cast<long>(12 * MiB)) << grown << " bytes kept by 20000 destroyed arenas";
+}
+
+TEST(Lifecycle, RefusedCreatesOpenNothing) {
+    buddy_options delay = Options(8 * MiB);
+    delay.report_delay_ms = 4000000;
+    buddy_arena* warm = nullptr;
+    ASSERT_EQ(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&delay, &warm));  // the runtime opens what it keeps
+    long descriptors = OpenDescriptors();
+    for (int i = 0; i < 3000; i++) {
+        buddy_arena* none = nullptr;
+        ASSERT_EQ(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&delay, &none));
+    }
+    EXPECT_EQ(descriptors, OpenDescriptors());
+}
+
+TEST(Lifecycle, StartAndStopRacingFromTwoPthreadsEndStopped) {
+    buddy_options options = Options(8 * MiB);
+    options.report_delay_ms = 1;
+    Arena arena(options);
+    std::atomic<int> failures{0};
+    std::thread starter([&] { for (int i = 0; i < 500; i++) if (buddy_reporter_start(arena) != BUDDY_OK) failures++; });
+    std::thread stopper([&] { for (int i = 0; i < 500; i++) if (buddy_reporter_stop(arena) != BUDDY_OK) failures++; });
+    starter.join();
+    stopper.join();
+    EXPECT_EQ(0, failures.load());
+    EXPECT_EQ(BUDDY_OK, buddy_reporter_stop(arena));
+}
+
+TEST(Lifecycle, DestroyWaitsForAReportInProgress) {
+    buddy_options options = Options(8 * MiB);
+    options.device_delay_ms = 300;
+    buddy_arena* arena = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_arena_create(&options, &arena));
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+    std::memset(block, 1, 4 * MiB);
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    std::atomic<buddy_status> reported{BUDDY_E_INTERNAL};
+    std::thread report([&] { reported = buddy_report_now(arena, nullptr); });
+    while (Stats(arena).reporting_bytes == 0) std::this_thread::yield();
+    EXPECT_EQ(BUDDY_OK, buddy_arena_destroy(arena));
+    report.join();
+    EXPECT_EQ(BUDDY_OK, reported.load());
+}
+
+TEST(Reporting, DeviceNoneMarksBlocksReportedAndLeavesThemResident) {
+    buddy_options options = Options(64 * MiB);
+    options.device = BUDDY_DEVICE_NONE;
+    Arena arena(options);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 8; i++) {
+        void* block = nullptr;
+        ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+        std::memset(block, 0x5A, 4 * MiB);
+        blocks.push_back(block);
+    }
+    for (void* block : blocks) ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    long before = ResidentBytes();
+    uint64_t reported = 0;
+    ASSERT_EQ(BUDDY_OK, buddy_report_now(arena, &reported));
+    EXPECT_EQ(32 * MiB, reported);
+    EXPECT_GT(ResidentBytes(), before - static_cast<long>(8 * MiB));
+    buddy_stats stats = Stats(arena);
+    EXPECT_EQ(32 * MiB, stats.reported_bytes);
+    EXPECT_EQ(0u, stats.reporter_failed_reports);
+}
 
 TEST(Reporting, ReportNowLowersResidentMemory) {
     Arena arena(512 * MiB);

@@ -1,8 +1,10 @@
 /* Buddy: a native-memory buddy allocator with free page reporting. C ABI of libbuddy.so.
  *
  * Every function returns a buddy_status; on failure buddy_last_error() describes it. No call
- * throws or aborts. Handles stay valid after buddy_arena_destroy: later calls on a destroyed
- * arena return BUDDY_E_DISPOSED. All functions are thread-safe. */
+ * throws or aborts. A handle is checked first: every call on a destroyed arena returns
+ * BUDDY_E_DISPOSED, whatever its other arguments, and keeps doing so after a new arena has taken
+ * its place (handles carry a generation). A destroyed arena leaves nothing behind.
+ * All functions are thread-safe, lifecycle calls included. */
 #ifndef BUDDY_H
 #define BUDDY_H
 
@@ -23,7 +25,8 @@ typedef enum buddy_status {
     BUDDY_E_DISPOSED = 4,         /* the arena was destroyed */
     BUDDY_E_TIMEOUT = 5,          /* waited too long for a block that is being reported */
     BUDDY_E_CORRUPTION = 6,       /* poisoning found a write after free, or descriptors are damaged */
-    BUDDY_E_INTERNAL = 7          /* a failure the library did not expect; see buddy_last_error */
+    BUDDY_E_INTERNAL = 7,         /* a failure the library did not expect; see buddy_last_error */
+    BUDDY_E_DEVICE_FAILED = 8     /* buddy_report_now: the device refused a scatterlist; nothing was lost */
 } buddy_status;
 
 enum {
@@ -40,16 +43,16 @@ enum {
 enum {
     BUDDY_DEVICE_DEFAULT = 0,   /* MADV_DONTNEED on Linux, DiscardVirtualMemory on Windows */
     BUDDY_DEVICE_MADV_FREE = 1, /* MADV_FREE: RSS falls only under pressure */
-    BUDDY_DEVICE_NONE = 2       /* marks blocks reported without telling the OS (testing) */
+    BUDDY_DEVICE_NONE = 2       /* marks blocks reported without telling the OS; keeps nothing */
 };
 
 typedef struct buddy_options {
     uint64_t size;                  /* bytes, a multiple of 4 MiB */
     uint32_t zone_count;            /* 0: automatic */
-    uint32_t backing;               /* BUDDY_BACKING_* */
-    uint32_t flags;                 /* BUDDY_FLAG_* */
-    uint32_t report_delay_ms;       /* reporter delay after a free; 0: 2000 */
-    uint32_t device;                /* BUDDY_DEVICE_* */
+    uint32_t backing;               /* BUDDY_BACKING_*; any other value is refused */
+    uint32_t flags;                 /* BUDDY_FLAG_*; unknown bits are refused */
+    uint32_t report_delay_ms;       /* reporter delay after a free, at most 3600000; 0: 2000 */
+    uint32_t device;                /* BUDDY_DEVICE_*; any other value is refused */
     uint32_t device_delay_ms;       /* added latency per report (testing); 0: none */
     uint32_t report_wait_timeout_ms;/* longest wait for a block mid-report; 0: 30000 */
     uint32_t reserved;              /* must be 0 */
@@ -71,8 +74,11 @@ typedef struct buddy_stats {
     uint32_t page_size;
     uint32_t max_order;
     uint64_t free_blocks_by_order[21];
+    uint64_t reporter_failed_reports; /* scatterlists the device refused */
 } buddy_stats;
 
+/* Every option is checked here: a refused create leaves nothing behind. BUDDY_E_OUT_OF_MEMORY when the
+ * backing cannot be had (BUDDY_BACKING_RESERVE serves arenas larger than the commit limit). */
 buddy_status buddy_arena_create(const buddy_options* options, buddy_arena** arena);
 buddy_status buddy_arena_destroy(buddy_arena* arena);
 
@@ -85,6 +91,8 @@ buddy_status buddy_free(buddy_arena* arena, void* block);
 /* Free page reporting: a background thread, or one pass now. */
 buddy_status buddy_reporter_start(buddy_arena* arena);
 buddy_status buddy_reporter_stop(buddy_arena* arena);
+/* One pass now. BUDDY_E_DEVICE_FAILED when the device refused a scatterlist: those blocks are back,
+ * unreported, and *reported_bytes still counts what was reported. */
 buddy_status buddy_report_now(buddy_arena* arena, uint64_t* reported_bytes);
 
 buddy_status buddy_get_stats(buddy_arena* arena, buddy_stats* stats);
