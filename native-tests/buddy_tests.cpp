@@ -47,6 +47,18 @@ long ResidentBytes() {
     return resident * sysconf(_SC_PAGESIZE);
 }
 
+/* Allocates count blocks of 4 MiB, touches every byte, and frees them: resident, free and unreported. */
+void FreeTouchedBlocks(buddy_arena* arena, int count) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < count; i++) {
+        void* block = nullptr;
+        ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+        std::memset(block, 0x5A, 4 * MiB);
+        blocks.push_back(block);
+    }
+    for (void* block : blocks) ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+}
+
 void ExpectError(buddy_status expected, buddy_status actual, const char* subject) {
     EXPECT_EQ(expected, actual);
     EXPECT_NE(nullptr, std::strstr(buddy_last_error(), subject)) << buddy_last_error();
@@ -301,14 +313,7 @@ TEST(Reporting, DeviceNoneMarksBlocksReportedAndLeavesThemResident) {
     buddy_options options = Options(64 * MiB);
     options.device = BUDDY_DEVICE_NONE;
     Arena arena(options);
-    std::vector<void*> blocks;
-    for (int i = 0; i < 8; i++) {
-        void* block = nullptr;
-        ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
-        std::memset(block, 0x5A, 4 * MiB);
-        blocks.push_back(block);
-    }
-    for (void* block : blocks) ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    FreeTouchedBlocks(arena, 8);
     long before = ResidentBytes();
     uint64_t reported = 0;
     ASSERT_EQ(BUDDY_OK, buddy_report_now(arena, &reported));
@@ -321,14 +326,7 @@ TEST(Reporting, DeviceNoneMarksBlocksReportedAndLeavesThemResident) {
 
 TEST(Reporting, ReportNowLowersResidentMemory) {
     Arena arena(512 * MiB);
-    std::vector<void*> blocks;
-    for (int i = 0; i < 64; i++) {
-        void* block = nullptr;
-        ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
-        std::memset(block, 0x5A, 4 * MiB);
-        blocks.push_back(block);
-    }
-    for (void* block : blocks) ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
+    FreeTouchedBlocks(arena, 64);
     long before = ResidentBytes();
     uint64_t reported = 0;
     ASSERT_EQ(BUDDY_OK, buddy_report_now(arena, &reported));

@@ -1,3 +1,4 @@
+using Buddy.Cli.Workloads;
 namespace Buddy.Tests;
 
 public unsafe class ConcurrencyTests
@@ -13,7 +14,7 @@ public unsafe class ConcurrencyTests
         Threads.Run(threadCount, id =>
         {
             var random = new Random(id);
-            var live = new List<(nint Address, long Bytes, long Tag)>();
+            var live = new List<LiveBlock>();
             long sequence = 0, ops = 0;
             while (true)
             {
@@ -24,22 +25,21 @@ public unsafe class ConcurrencyTests
                     int order = random.Next(0, 7);
                     if (!arena.TryAllocate(order, out nint block, (Migratetype)random.Next(0, 4))) continue;
                     long tag = ((long)id << 48) | ++sequence;
-                    long bytes = arena.BytesOfOrder(order);
-                    Stamp(block, bytes, tag);
-                    live.Add((block, bytes, tag));
+                    var stamped = new LiveBlock(block, arena.BytesOfOrder(order), tag);
+                    BlockPattern.Stamp(stamped);
+                    live.Add(stamped);
                 }
                 else if (live.Count > 0)
                 {
                     int index = random.Next(live.Count);
-                    (nint block, long bytes, long tag) = live[index];
-                    Verify(block, bytes, tag);
-                    arena.Free(block);
+                    AssertIntact(live[index]);
+                    arena.Free(live[index].Address);
                     live[index] = live[^1];
                     live.RemoveAt(live.Count - 1);
                 }
                 ops++;
             }
-            foreach (var (block, bytes, tag) in live) Verify(block, bytes, tag);
+            live.ForEach(AssertIntact);
             survivors[id] = live.Select(l => (l.Address, l.Bytes)).ToList();
             Interlocked.Add(ref operations, ops);
         });
@@ -54,16 +54,5 @@ public unsafe class ConcurrencyTests
         arena.CheckInvariants();
     }
 
-    /// <summary>Writes the tag into every 8-byte word of the first and last page: overlap shows up as a foreign tag.</summary>
-    private static void Stamp(nint block, long bytes, long tag)
-    {
-        new Span<long>((void*)block, 512).Fill(tag);
-        new Span<long>((void*)(block + (nint)bytes - 4096), 512).Fill(tag);
-    }
-
-    private static void Verify(nint block, long bytes, long tag)
-    {
-        Assert.True(new Span<long>((void*)block, 512).IndexOfAnyExcept(tag) < 0, "a live block's first page changed");
-        Assert.True(new Span<long>((void*)(block + (nint)bytes - 4096), 512).IndexOfAnyExcept(tag) < 0, "a live block's last page changed");
-    }
+    private static void AssertIntact(LiveBlock block) => Assert.True(BlockPattern.Verify(block, out string? damage), damage);
 }

@@ -1,3 +1,4 @@
+using Buddy.Cli.Workloads;
 using Buddy.Reporting;
 using Buddy.Reporting.Devices;
 using Buddy.Reporting.Testing;
@@ -36,7 +37,7 @@ public unsafe class ReportingConcurrencyTests
         Threads.Run(3, id =>
         {
             var random = new Random(id);
-            var live = new List<(nint Address, long Bytes, long Tag)>();
+            var live = new List<LiveBlock>();
             long sequence = 0;
             while (DateTime.UtcNow < deadline)
             {
@@ -47,25 +48,24 @@ public unsafe class ReportingConcurrencyTests
                     if (!arena.TryAllocate(order, out nint block, (Migratetype)random.Next(0, 3), zeroed)) continue;
                     long bytes = arena.BytesOfOrder(order);
                     if (zeroed) Assert.True(new Span<byte>((void*)block, (int)bytes).IndexOfAnyExcept((byte)0) < 0, "a zeroed block was not zero");
-                    long tag = ((long)id << 48) | ++sequence;
-                    new Span<long>((void*)block, (int)(bytes / 8)).Fill(tag);
-                    live.Add((block, bytes, tag));
+                    var stamped = new LiveBlock(block, bytes, ((long)id << 48) | ++sequence);
+                    BlockPattern.Stamp(stamped);
+                    live.Add(stamped);
                 }
                 else if (live.Count > 0)
                 {
                     int i = random.Next(live.Count);
-                    var (block, bytes, tag) = live[i];
-                    Assert.True(new Span<long>((void*)block, (int)(bytes / 8)).IndexOfAnyExcept(tag) < 0, "a live block changed");
-                    arena.Free(block);
+                    Assert.True(BlockPattern.Verify(live[i], out string? damage), damage);
+                    arena.Free(live[i].Address);
                     live[i] = live[^1];
                     live.RemoveAt(live.Count - 1);
                 }
                 Interlocked.Increment(ref operations);
             }
-            foreach (var (block, bytes, tag) in live)
+            foreach (LiveBlock block in live)
             {
-                Assert.True(new Span<long>((void*)block, (int)(bytes / 8)).IndexOfAnyExcept(tag) < 0, "a live block changed");
-                arena.Free(block);
+                Assert.True(BlockPattern.Verify(block, out string? damage), damage);
+                arena.Free(block.Address);
             }
         });
         reporter.Stop();

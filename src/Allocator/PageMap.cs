@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
@@ -37,11 +38,19 @@ internal sealed unsafe class PageMap
     public ref PageDescriptor this[uint page]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => ref Descriptors[page];
+        get
+        {
+            Debug.Assert(page < TotalPages, "descriptor index out of range");
+            return ref Descriptors[page];
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Migratetype PageblockType(uint page) => PageblockTypes[page >> PageblockOrder];
+    public Migratetype PageblockType(uint page)
+    {
+        Debug.Assert(page < TotalPages, "pageblock index out of range");
+        return PageblockTypes[page >> PageblockOrder];
+    }
 
     /// <summary>Gives every pageblock of a block of at least pageblock order one type (Linux's change_pageblock_range).</summary>
     public void SetPageblockTypes(uint page, int order, Migratetype type)
