@@ -42,13 +42,15 @@ public class FaultInjectionTests
                 new PageReporterOptions { Delay = TimeSpan.Zero, ReportOrder = 2, Capacity = 2 });
             reporter.Start();
             int refused = 0;
+            long operations = 0;
             using var start = new Barrier(4);
             Threads.Run(4, i =>
             {
                 start.SignalAndWait();
                 if (i == 3)
                 {
-                    Thread.Sleep(5 + round);
+                    // Dispose at a different point of the churn each round.
+                    SpinWait.SpinUntil(() => Interlocked.Read(ref operations) >= 200L * (round + 1));
                     arena.Dispose();
                     return;
                 }
@@ -60,6 +62,7 @@ public class FaultInjectionTests
                         nint b = arena.Allocate(random.Next(0, 6));
                         _ = arena.GetStatistics();
                         arena.Free(b);
+                        Interlocked.Increment(ref operations);
                     }
                 }
                 catch (ObjectDisposedException)

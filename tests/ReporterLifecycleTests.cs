@@ -140,6 +140,20 @@ public class ReporterLifecycleTests
     }
 
     [Fact]
+    public void Lifecycle_calls_and_passes_from_inside_a_pass_are_refused()
+    {
+        using var arena = Arenas.Small(size: 8 * Arenas.MiB);
+        arena.Free(arena.Allocate(10));
+        var device = new ReenteringDevice();
+        using var reporter = new PageReporter(arena, device, new PageReporterOptions { Delay = TimeSpan.FromHours(1) });
+        device.Reporter = reporter;
+        Assert.Equal(1, reporter.ReportNow().ReportedBlocks);
+        Assert.Equal(3, device.Refusals.Count);
+        Assert.All(device.Refusals, e => Assert.IsType<InvalidOperationException>(e));
+        arena.CheckInvariants();
+    }
+
+    [Fact]
     public void Stop_from_the_device_is_refused_instead_of_waiting_for_itself()
     {
         using var arena = Arenas.Small(size: 8 * Arenas.MiB);
@@ -160,6 +174,33 @@ public class ReporterLifecycleTests
         public bool ZeroesMemory => throw new InvalidOperationException("no idea");
 
         public bool Report(ReadOnlySpan<FreeBlock> ranges) => true;
+    }
+
+    /// <summary>Tries a nested pass, Dispose and Start from inside a pass run by ReportNow.</summary>
+    private sealed class ReenteringDevice : IReportingDevice
+    {
+        public PageReporter? Reporter;
+        public readonly List<Exception> Refusals = [];
+
+        public string Name => "reentering";
+
+        public bool ZeroesMemory => false;
+
+        public bool Report(ReadOnlySpan<FreeBlock> ranges)
+        {
+            foreach (Action call in new Action[] { () => Reporter!.ReportNow(), Reporter!.Dispose, Reporter.Start })
+            {
+                try
+                {
+                    call();
+                }
+                catch (Exception e)
+                {
+                    Refusals.Add(e);
+                }
+            }
+            return true;
+        }
     }
 
     private sealed class StoppingDevice : IReportingDevice

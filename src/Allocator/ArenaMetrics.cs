@@ -64,11 +64,13 @@ internal sealed class ArenaInstruments
     public void Register(BuddyArena arena)
     {
         lock (gate) arenas.Add(arena);
+        cache.Clear();
     }
 
     public void Unregister(BuddyArena arena)
     {
         lock (gate) arenas.Remove(arena);
+        cache.Clear();
     }
 
     private IEnumerable<Measurement<long>> Observe(int instrument, Func<ArenaStatistics, long> pick)
@@ -107,21 +109,33 @@ internal sealed class ArenaInstruments
     /// <summary>
     /// One snapshot per collection: an instrument that has already read the current snapshot takes a
     /// new one, so however many instruments a listener enables, each collection reads each arena once.
+    /// A snapshot older than <see cref="MaxAge"/> is never served, so an instrument first read long
+    /// after the others still sees the present.
     /// </summary>
     private sealed class SnapshotCache(ArenaInstruments owner)
     {
+        private const long MaxAge = 250; // milliseconds: far less than any collection interval
+
         private readonly Lock gate = new();
         private List<(string Arena, ArenaStatistics Stats)>? snapshots;
+        private long takenAt;
         private int readers;
+
+        public void Clear()
+        {
+            lock (gate) snapshots = null;
+        }
 
         public List<(string Arena, ArenaStatistics Stats)> Take(int instrument)
         {
             lock (gate)
             {
                 int bit = 1 << instrument;
-                if (snapshots is null || (readers & bit) != 0)
+                long now = Environment.TickCount64;
+                if (snapshots is null || (readers & bit) != 0 || now - takenAt > MaxAge)
                 {
                     snapshots = owner.TakeSnapshots();
+                    takenAt = now;
                     readers = 0;
                 }
                 readers |= bit;

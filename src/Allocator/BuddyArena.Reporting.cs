@@ -77,8 +77,14 @@ public sealed unsafe partial class BuddyArena
             finally
             {
                 if (!Enum.IsDefined(outcome)) outcome = ReportOutcome.Failed;
-                lock (target.Lock) target.PutBack(pages, outcome);
-                Interlocked.Increment(ref putBacks);
+                lock (target.Lock)
+                {
+                    // Counted first, under the lock: the full fence orders it before the ReportingPages
+                    // store that FindIsolated reads without the lock, so a search that missed these
+                    // blocks sees the count change.
+                    Interlocked.Increment(ref putBacks);
+                    target.PutBack(pages, outcome);
+                }
             }
             return count;
         }

@@ -261,6 +261,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zones.Length);
         long waitStart = 0;
+        int lookAgain = MaxLookAgain;
         while (true)
         {
             long putBacksBefore = Volatile.Read(ref putBacks);
@@ -269,7 +270,8 @@ public sealed unsafe partial class BuddyArena : IDisposable
             if (!taken.Found && busy == PageDescriptor.None) busy = FindIsolated(order);
             // Nothing free and nothing mid-report: memory may still be on its way back, parked in a
             // per-CPU cache or put back by a report that ended during the search. Look again if so.
-            if (!taken.Found && busy == PageDescriptor.None
+            // Bounded, so a request that cannot be served does not chase other threads' churn for ever.
+            if (!taken.Found && busy == PageDescriptor.None && lookAgain-- > 0
                 && (DrainCaches() > 0 || Volatile.Read(ref putBacks) != putBacksBefore))
                 continue;
             if (taken.Found || busy == PageDescriptor.None)
@@ -361,6 +363,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
     }
 
     private const int MaxSpan = 1 << 30;
+
+    /// <summary>Searches an allocation repeats because memory came back while it searched.</summary>
+    private const int MaxLookAgain = 8;
 
     /// <summary>Bytes of a block of <paramref name="order"/>, in 64 bits: blocks of 4 GiB and more exist.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

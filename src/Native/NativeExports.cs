@@ -36,8 +36,15 @@ internal static unsafe class NativeExports
         try
         {
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
-            holder.Destroy();
-            ArenaHandles.Remove(arena, holder);
+            try
+            {
+                holder.Destroy();
+            }
+            finally
+            {
+                // Once the arena is gone its handle is retired, even if a later step of Destroy failed.
+                if (holder.Arena.IsDisposed) ArenaHandles.Remove(arena, holder);
+            }
             return Status.Ok;
         }
         catch (Exception e)

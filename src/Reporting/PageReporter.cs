@@ -106,6 +106,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// <summary>Starts the background thread; it runs a first pass one delay from now. Starting twice is harmless.</summary>
     public void Start()
     {
+        RefuseOnOwnThread();
         lock (lifecycle)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
@@ -124,6 +125,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// </summary>
     public void Stop()
     {
+        RefuseOnOwnThread();
         lock (lifecycle) StopLocked();
     }
 
@@ -152,6 +154,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// <summary>Stops the thread, waits for a pass running on another thread, and leaves the arena.</summary>
     public void Dispose()
     {
+        RefuseOnOwnThread();
         lock (lifecycle)
         {
             if (disposed) return;
@@ -164,12 +167,20 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         instruments.Unregister(this);
     }
 
+    /// <summary>
+    /// Lifecycle calls from a device (on the reporter's thread, or inside any pass) would wait for
+    /// the very pass that calls them: refused before any lock is taken.
+    /// </summary>
+    private void RefuseOnOwnThread()
+    {
+        if (worker?.Thread == Thread.CurrentThread || passLock.IsHeldByCurrentThread)
+            throw new InvalidOperationException("Start, Stop and Dispose cannot be called from inside a reporting pass (from a device): the pass would wait for itself.");
+    }
+
     private void StopLocked()
     {
         Worker? running = worker;
         if (running is null) return;
-        if (running.Thread == Thread.CurrentThread)
-            throw new InvalidOperationException("Stop and Dispose cannot run on the reporter's own thread (from a device): the thread would wait for itself.");
         lock (signal)
         {
             running.StopRequested = true;
@@ -185,19 +196,29 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         Interlocked.Increment(ref liveThreads);
         try
         {
-            while (WaitForRequest(self) && WaitForDelay(self))
-            {
-                Interlocked.Increment(ref wakeups);
-                lock (signal) state = Active;
-                if (!TryRunPass(self, out ReportingPassResult result)) return;
-                // Frees during the pass asked for another; so does work left over by the budget.
-                if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted)
-                    lock (signal) state = Requested;
-            }
+            RunLoop(self);
+        }
+        catch (Exception e)
+        {
+            // Only the injected clock can get here (a pass records its own failures): end the thread, say why.
+            RecordError($"The reporter thread ended: {e.GetType().Name}: {e.Message}");
         }
         finally
         {
             Interlocked.Decrement(ref liveThreads);
+        }
+    }
+
+    private void RunLoop(Worker self)
+    {
+        while (WaitForRequest(self) && WaitForDelay(self))
+        {
+            Interlocked.Increment(ref wakeups);
+            lock (signal) state = Active;
+            if (!TryRunPass(self, out ReportingPassResult result)) return;
+            // Frees during the pass asked for another; so does work left over by the budget.
+            if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted)
+                lock (signal) state = Requested;
         }
     }
 
@@ -256,6 +277,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     private ReportingPassResult RunPass(bool ignoreThreshold, Worker? self)
     {
+        // The lock is reentrant; a pass started by a device inside a pass would reuse the batch in hand.
+        if (passLock.IsHeldByCurrentThread)
+            throw new InvalidOperationException("A reporting pass cannot be started from inside a pass (from a device).");
         lock (passLock)
         {
             ObjectDisposedException.ThrowIf(passesClosed, this);
