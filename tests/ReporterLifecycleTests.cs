@@ -113,6 +113,23 @@ public class ReporterLifecycleTests
     }
 
     [Fact]
+    public void Stop_ends_a_pass_running_on_another_thread_after_its_scatterlist()
+    {
+        using var arena = Arenas.Small(size: 16 * Arenas.MiB, perCpu: false);
+        var held = Enumerable.Range(0, 8).Select(_ => arena.Allocate(9)).ToList();
+        held.Where((_, i) => i % 2 == 0).ToList().ForEach(arena.Free);
+        using var gated = new GatedDevice();
+        using var reporter = new PageReporter(arena, gated, new PageReporterOptions { Capacity = 1 });
+        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
+        gated.WaitUntilEntered();
+        reporter.Stop();
+        gated.Open();
+        Assert.Equal(1, pass.Join().ReportedBlocks);
+        Assert.Equal(1, gated.Calls);
+        Assert.Equal(0, arena.GetStatistics().ReportingPages);
+    }
+
+    [Fact]
     public void A_reporter_cannot_be_built_on_a_disposed_arena()
     {
         var arena = Arenas.Small();

@@ -40,7 +40,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private int state;
     private bool disposed;
     private bool passesClosed;
-    /// <summary>Set when Dispose begins: a pass in progress stops after its scatterlist in hand.</summary>
+    /// <summary>Counts Stop and Dispose calls: a pass that sees it change ends after its scatterlist in hand.</summary>
+    private long stops;
+    /// <summary>Set by Dispose before it waits for passes: a pass that starts after it does no work.</summary>
     private volatile bool closing;
     private bool waitingForDelay;
     private bool waitingForWork;
@@ -121,7 +123,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     /// <summary>
     /// Stops the thread and returns once it has ended and its scatterlist in hand, if any, is back on
-    /// the free lists. Stopping a stopped reporter is harmless.
+    /// the free lists. A pass running on another thread (ReportNow) ends after its scatterlist in
+    /// hand. Stopping a stopped reporter is harmless.
     /// </summary>
     public void Stop()
     {
@@ -179,6 +182,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     private void StopLocked()
     {
+        // Ends a pass running on any thread (ReportNow included) after its scatterlist in hand.
+        Interlocked.Increment(ref stops);
         Worker? running = worker;
         if (running is null) return;
         lock (signal)
@@ -283,6 +288,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         lock (passLock)
         {
             ObjectDisposedException.ThrowIf(passesClosed, this);
+            long stopsAtStart = Interlocked.Read(ref stops);
             // Small blocks parked in per-CPU caches go home first, so they can merge and be reported.
             arena.DrainPerCpuCaches();
             if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
@@ -291,7 +297,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             bool budgetExhausted = false;
             for (int zone = 0; zone < arena.ZoneCount && failures == 0 && !budgetExhausted; zone++)
             {
-                while (!closing && (self is null || !Volatile.Read(ref self.StopRequested)))
+                while (!closing && Interlocked.Read(ref stops) == stopsAtStart && (self is null || !Volatile.Read(ref self.StopRequested)))
                 {
                     if (bytes >= options.BudgetBytesPerPass)
                     {
