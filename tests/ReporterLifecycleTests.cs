@@ -41,6 +41,7 @@ public class ReporterLifecycleTests
         reporter.Start();
         gated.WaitUntilEntered();
         using var bothCalling = new CountdownEvent(2);
+        // Each Stop signals just before it calls; a Stop that returned early is never blocked and fails the wait.
         Background<long>[] stops = Enumerable.Range(0, 2).Select(_ => Background<long>.Run(() =>
         {
             bothCalling.Signal();
@@ -48,8 +49,8 @@ public class ReporterLifecycleTests
             return arena.GetStatistics().ReportingPages;
         })).ToArray();
         bothCalling.Wait(TestContext.Current.CancellationToken);
-        // Give the second Stop every chance to slip past the first while the device holds the batch.
-        Thread.Sleep(100);
+        // Neither Stop may return while the device holds the batch: both must block.
+        Wait.Until(() => stops.All(stop => stop.IsBlocked), "both Stops to wait for the scatterlist in hand");
         gated.Open();
         Assert.All(stops, stop => Assert.Equal(0, stop.Join()));
         Assert.Equal(0, reporter.LiveThreads);

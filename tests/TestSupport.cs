@@ -88,6 +88,9 @@ internal sealed class Background<T>
 
     public bool IsCompleted => !thread.IsAlive;
 
+    /// <summary>True while the call is blocked (waiting for a lock, a join or an event).</summary>
+    public bool IsBlocked => (thread.ThreadState & ThreadState.WaitSleepJoin) != 0;
+
     /// <summary>Waits for the call; a generous deadline turns a hang into a failure rather than a stuck run.</summary>
     public T Join(int seconds = 120)
     {
