@@ -3,7 +3,10 @@ using System.Runtime.Versioning;
 
 namespace Buddy.Interop;
 
-/// <summary>P/Invokes into kernel32 on Windows. No policy: every caller checks results.</summary>
+/// <summary>
+/// P/Invokes into kernel32 on Windows, one per file (Kernel32.Name.cs). No policy: every caller
+/// checks results. This file holds the library name and the types they share.
+/// </summary>
 [SupportedOSPlatform("windows")]
 internal static unsafe partial class Kernel32
 {
@@ -46,26 +49,4 @@ internal static unsafe partial class Kernel32
         public nuint PagefileUsage;
         public nuint PeakPagefileUsage;
     }
-
-    [LibraryImport(Library, SetLastError = true)]
-    public static partial nint VirtualAlloc(nint address, nuint size, MemoryOperation allocationType, PageProtection protect);
-
-    [LibraryImport(Library, SetLastError = true)]
-    [return: MarshalAs(UnmanagedType.Bool)]
-    public static partial bool VirtualFree(nint address, nuint size, MemoryOperation freeType);
-
-    /// <summary>Returns a Win32 error code; 0 is success.</summary>
-    [LibraryImport(Library)]
-    public static partial uint DiscardVirtualMemory(nint address, nuint size);
-
-    [LibraryImport(Library)]
-    public static partial nint GetCurrentProcess();
-
-    [LibraryImport(Library, EntryPoint = "K32QueryWorkingSetEx", SetLastError = true)]
-    [return: MarshalAs(UnmanagedType.Bool)]
-    public static partial bool QueryWorkingSetEx(nint process, WorkingSetExInformation* info, uint size);
-
-    [LibraryImport(Library, EntryPoint = "K32GetProcessMemoryInfo", SetLastError = true)]
-    [return: MarshalAs(UnmanagedType.Bool)]
-    public static partial bool GetProcessMemoryInfo(nint process, ProcessMemoryCounters* counters, uint size);
 }

@@ -2,7 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace Buddy.Interop;
 
-/// <summary>P/Invokes into the C library on Linux. No policy: every caller checks results.</summary>
+/// <summary>
+/// P/Invokes into the C library on Linux, one per file (Libc.Name.cs). No policy: every caller
+/// checks results. This file holds the library name and the constants they share.
+/// </summary>
 internal static unsafe partial class Libc
 {
     private const string Library = "libc";
@@ -34,10 +37,6 @@ internal static unsafe partial class Libc
     /// <summary>The largest vector process_madvise accepts (UIO_MAXIOV).</summary>
     public const int MaxIoVectors = 1024;
 
-    // Generic syscall numbers, shared by x86_64 and arm64.
-    private const long SysPidfdOpen = 434;
-    private const long SysProcessMadvise = 440;
-
     public static readonly nint MapFailed = -1;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -46,35 +45,4 @@ internal static unsafe partial class Libc
         public nint Base;
         public nuint Length;
     }
-
-    [LibraryImport(Library, EntryPoint = "mmap", SetLastError = true)]
-    public static partial nint Mmap(nint address, nuint length, Protection protection, MapFlags flags, int fd, nint offset);
-
-    [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
-    public static partial int Munmap(nint address, nuint length);
-
-    [LibraryImport(Library, EntryPoint = "madvise", SetLastError = true)]
-    public static partial int Madvise(nint address, nuint length, Advice advice);
-
-    [LibraryImport(Library, EntryPoint = "mincore", SetLastError = true)]
-    public static partial int Mincore(nint address, nuint length, byte* vector);
-
-    [LibraryImport(Library, EntryPoint = "getpid")]
-    public static partial int GetPid();
-
-    [LibraryImport(Library, EntryPoint = "close", SetLastError = true)]
-    public static partial int Close(int fd);
-
-    [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]
-    private static partial nint Syscall2(long number, nint a, nint b);
-
-    [LibraryImport(Library, EntryPoint = "syscall", SetLastError = true)]
-    private static partial nint Syscall5(long number, nint a, nint b, nint c, nint d, nint e);
-
-    /// <summary>pidfd_open(2): a file descriptor for a process, or -1.</summary>
-    public static int PidfdOpen(int pid, uint flags) => (int)Syscall2(SysPidfdOpen, pid, (nint)flags);
-
-    /// <summary>process_madvise(2): bytes advised, or -1.</summary>
-    public static nint ProcessMadvise(int pidfd, IoVector* vectors, nuint count, Advice advice, uint flags)
-        => Syscall5(SysProcessMadvise, pidfd, (nint)vectors, (nint)count, (nint)advice, (nint)flags);
 }
