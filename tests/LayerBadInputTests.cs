@@ -84,6 +84,14 @@ public class LayerBadInputTests : IDisposable
     }
 
     [Fact]
+    public void Reporting_with_an_undefined_mode_or_no_report()
+    {
+        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena,
+            () => arena.ReportFreeBlocks(0, 9, (ReportingMode)3, new FreeBlock[2], _ => ReportOutcome.Reported), "Mode");
+        Arenas.AssertRejected<ArgumentNullException>(arena, () => arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[2], null!), "report");
+    }
+
+    [Fact]
     public void Reporting_a_zone_out_of_range()
         => Arenas.AssertRejected<ArgumentOutOfRangeException>(arena,
             () => arena.ReportFreeBlocks(1, 9, ReportingMode.Isolate, new FreeBlock[2], _ => ReportOutcome.Reported), "Zone");

@@ -34,12 +34,7 @@ internal static class Wait
     /// <summary>Polls until <paramref name="condition"/> holds; fails after a generous deadline (not a speed check).</summary>
     public static void Until(Func<bool> condition, string what, int seconds = 30)
     {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting: {what}");
-            Thread.Sleep(10);
-        }
+        Assert.True(SpinWait.SpinUntil(condition, TimeSpan.FromSeconds(seconds)), $"gave up waiting: {what}");
     }
 }
 

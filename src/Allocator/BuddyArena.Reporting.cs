@@ -59,6 +59,8 @@ public sealed unsafe partial class BuddyArena
     {
         ValidateZone(zone);
         ValidateOrder(minOrder);
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Mode must be Isolate or InPlace.");
+        ArgumentNullException.ThrowIfNull(report);
         using (gate.Enter())
         {
             Zone target = zones[zone];

@@ -37,6 +37,8 @@ public sealed unsafe partial class BuddyArena : IDisposable
         options.Validate();
         this.options = options;
         time = timeProvider ?? TimeProvider.System;
+        // Before any memory is taken, so a factory that throws leaks nothing.
+        instruments = ArenaInstruments.For(meterFactory);
         pageShift = BitOperations.Log2((uint)options.PageSize);
         uint totalPages = (uint)(options.Size >> pageShift);
         try
@@ -66,7 +68,6 @@ public sealed unsafe partial class BuddyArena : IDisposable
         caches = BuildCaches(options, zones.Length);
         cacheMask = caches.Length - 1;
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
-        instruments = ArenaInstruments.For(meterFactory);
         instruments.Register(this);
     }
 
