@@ -33,7 +33,7 @@ internal sealed class ArenaInstruments
     {
         Meter = meter;
         cache = new SnapshotCache(this);
-        meter.CreateObservableUpDownCounter("buddy.arena.size", () => Observe(0, s => s.TotalPages * s.PageSize), "By", "Bytes in the arena.");
+        meter.CreateObservableUpDownCounter("buddy.arena.size", () => Observe(0, s => s.OnlineBytes), "By", "Bytes online in the arena's sections.");
         meter.CreateObservableUpDownCounter("buddy.memory.free", () => Observe(1, s => s.FreeBytes), "By", "Free bytes, never-used ones included.");
         meter.CreateObservableUpDownCounter("buddy.memory.allocated", () => Observe(2, s => s.AllocatedBytes), "By", "Allocated bytes.");
         meter.CreateObservableUpDownCounter("buddy.memory.reported", () => Observe(3, s => s.ReportedBytes), "By", "Free bytes handed back to the OS.");
@@ -45,6 +45,9 @@ internal sealed class ArenaInstruments
         meter.CreateObservableCounter("buddy.spin.waits", () => Observe(9, s => s.SpinWaits), "{wait}", "Allocations that waited for a block mid-report.");
         meter.CreateObservableCounter("buddy.spin.duration", ObserveSpinTime, "s", "Time allocations spent waiting for blocks mid-report.");
         meter.CreateObservableCounter("buddy.zeroing.skipped", () => Observe(11, s => s.ZeroSkippedBytes), "By", "Bytes of zeroed allocations known to be zero already.");
+        meter.CreateObservableUpDownCounter("buddy.sections.online", () => Observe(12, s => s.OnlineSections), "{section}", "Sections online.");
+        meter.CreateObservableCounter("buddy.sections.added", () => Observe(13, s => s.SectionsAdded), "{section}", "Sections brought online beyond the start size.");
+        meter.CreateObservableCounter("buddy.sections.removed", () => Observe(14, s => s.SectionsRemoved), "{section}", "Sections taken offline.");
     }
 
     public Meter Meter { get; }

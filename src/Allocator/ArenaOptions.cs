@@ -5,8 +5,17 @@ public enum ArenaBacking
 {
     /// <summary>NativeMemory.AlignedAlloc: ordinary heap memory; limited by the commit policy.</summary>
     AlignedAlloc,
-    /// <summary>Reserved address space (mmap MAP_NORESERVE; VirtualAlloc on Windows): larger than RAM is fine.</summary>
+    /// <summary>
+    /// Reserved address space (mmap MAP_NORESERVE; VirtualAlloc on Windows), reserved once for
+    /// <see cref="ArenaOptions.MaximumSize"/>: larger than RAM is fine.
+    /// </summary>
     Reserve,
+    /// <summary>
+    /// One pinned <c>byte[]</c> per section, so blocks can be handed out as array-backed
+    /// <see cref="Memory{T}"/> (<see cref="BuddyArena.GetArraySegment"/>). The GC counts each array as
+    /// committed heap, so start small and let the arena grow.
+    /// </summary>
+    PinnedArray,
 }
 
 /// <summary>Shape of a <see cref="BuddyArena"/>. Every value is checked when the arena is built.</summary>
@@ -15,8 +24,30 @@ public sealed record ArenaOptions
     /// <summary>Tells arenas apart in metrics (the <c>buddy.arena</c> tag); null names it arena-N.</summary>
     public string? Name { get; init; }
 
-    /// <summary>Arena size in bytes: a positive multiple of the largest block (PageSize &lt;&lt; MaxOrder).</summary>
+    /// <summary>
+    /// Bytes the arena starts with, which stay online for its lifetime: a positive multiple of
+    /// <see cref="SectionSize"/> (and so of the largest block, PageSize &lt;&lt; MaxOrder).
+    /// </summary>
     public long Size { get; init; } = 1L << 30;
+
+    /// <summary>
+    /// The most the arena may grow to, one section at a time, when an allocation finds nothing free:
+    /// a multiple of <see cref="SectionSize"/>, at least <see cref="Size"/>. 0 means <see cref="Size"/>: never grows.
+    /// </summary>
+    public long MaximumSize { get; init; }
+
+    /// <summary>
+    /// Bytes per section, the unit brought online and taken offline: a positive multiple of the largest
+    /// block that divides <see cref="Size"/>. 0 means <see cref="Size"/>: the arena is one section.
+    /// </summary>
+    public long SectionSize { get; init; }
+
+    /// <summary>
+    /// How long a section added beyond <see cref="Size"/> must stay entirely free before it goes
+    /// offline. <see cref="Timeout.InfiniteTimeSpan"/> keeps sections online until
+    /// <see cref="BuddyArena.RemoveFreeSections"/> is called.
+    /// </summary>
+    public TimeSpan SectionIdleTime { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Bytes per page: a power of two, at least the OS page size.</summary>
     public int PageSize { get; init; } = 4096;
@@ -27,7 +58,7 @@ public sealed record ArenaOptions
     /// <summary>Order of a pageblock, the unit that carries a migratetype: at most MaxOrder.</summary>
     public int PageblockOrder { get; init; } = 9;
 
-    /// <summary>Number of zones, each with its own lock; 0 picks one per processor, at least 64 MiB each.</summary>
+    /// <summary>Zones per section, each with its own lock; 0 picks one per processor, at least 64 MiB each.</summary>
     public int ZoneCount { get; init; }
 
     /// <summary>Where the memory comes from.</summary>
@@ -65,6 +96,20 @@ public sealed record ArenaOptions
 
     internal long LargestBlockBytes => (long)PageSize << MaxOrder;
 
+    internal long ResolvedSectionSize => SectionSize == 0 ? Size : SectionSize;
+
+    internal long ResolvedMaximumSize => MaximumSize == 0 ? Size : MaximumSize;
+
+    internal int StartSections => (int)(Size / ResolvedSectionSize);
+
+    internal int MaximumSections => (int)(ResolvedMaximumSize / ResolvedSectionSize);
+
+    /// <summary>
+    /// Page indices reserved per section: a power of two, so a page's section is one shift away.
+    /// The indices past a section's pages are holes that cost only descriptor address space.
+    /// </summary>
+    internal int SectionIndexShift => 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(ResolvedSectionSize / PageSize) - 1);
+
     internal void Validate()
     {
         if (PageSize < Environment.SystemPageSize || (PageSize & (PageSize - 1)) != 0)
@@ -77,14 +122,30 @@ public sealed record ArenaOptions
         if (Size <= 0 || Size % LargestBlockBytes != 0)
             throw new ArgumentOutOfRangeException(nameof(Size), Size,
                 $"Size must be a positive multiple of the largest block ({LargestBlockBytes} bytes).");
-        if (Size / PageSize >= uint.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(Size), Size, "Size must be under 2^32 pages.");
-        long largestBlocks = Size / LargestBlockBytes;
+        if (SectionSize < 0 || SectionSize % LargestBlockBytes != 0 || (SectionSize > 0 && Size % SectionSize != 0))
+            throw new ArgumentOutOfRangeException(nameof(SectionSize), SectionSize,
+                $"SectionSize must be 0 (one section of Size) or a positive multiple of the largest block ({LargestBlockBytes} bytes) that divides Size ({Size}).");
+        if (MaximumSize != 0 && (MaximumSize < Size || MaximumSize % ResolvedSectionSize != 0))
+            throw new ArgumentOutOfRangeException(nameof(MaximumSize), MaximumSize,
+                $"MaximumSize must be 0 (never grow) or a multiple of the section size ({ResolvedSectionSize} bytes) of at least Size ({Size}).");
+        if (ResolvedSectionSize / PageSize > 1L << 31)
+            throw SectionSize == 0
+                ? new ArgumentOutOfRangeException(nameof(Size), Size, "Size of a one-section arena must be at most 2^31 pages; split it with SectionSize.")
+                : new ArgumentOutOfRangeException(nameof(SectionSize), SectionSize, "SectionSize must be at most 2^31 pages.");
+        if ((ResolvedMaximumSize / ResolvedSectionSize) << SectionIndexShift >= uint.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(MaximumSize), ResolvedMaximumSize,
+                $"MaximumSize must be under 2^32 pages, counting each section as {1L << SectionIndexShift} pages (its size rounded up to a power of two).");
+        if (Backing == ArenaBacking.PinnedArray && ResolvedSectionSize + LargestBlockBytes > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(SectionSize), ResolvedSectionSize,
+                $"With PinnedArray backing, SectionSize plus one largest block ({LargestBlockBytes} bytes, for alignment) must fit one array ({Array.MaxLength} bytes).");
+        if (SectionIdleTime < TimeSpan.Zero && SectionIdleTime != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(SectionIdleTime), SectionIdleTime, "SectionIdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
+        long largestBlocks = ResolvedSectionSize / LargestBlockBytes;
         if (ZoneCount < 0 || ZoneCount > Math.Min(largestBlocks, ushort.MaxValue))
             throw new ArgumentOutOfRangeException(nameof(ZoneCount), ZoneCount,
-                $"ZoneCount must be between 0 (automatic) and the number of largest blocks ({Math.Min(largestBlocks, ushort.MaxValue)}).");
+                $"ZoneCount must be between 0 (automatic) and the number of largest blocks per section ({Math.Min(largestBlocks, ushort.MaxValue)}).");
         if (!Enum.IsDefined(Backing))
-            throw new ArgumentOutOfRangeException(nameof(Backing), Backing, "Backing must be AlignedAlloc or Reserve.");
+            throw new ArgumentOutOfRangeException(nameof(Backing), Backing, "Backing must be AlignedAlloc, Reserve or PinnedArray.");
         if (AtomicReservePercent is < 0 or > 50)
             throw new ArgumentOutOfRangeException(nameof(AtomicReservePercent), AtomicReservePercent, "AtomicReservePercent must be between 0 and 50.");
         if (Name is not null && string.IsNullOrWhiteSpace(Name))
@@ -93,11 +154,12 @@ public sealed record ArenaOptions
             throw new ArgumentOutOfRangeException(nameof(ReportWaitTimeout), ReportWaitTimeout, "ReportWaitTimeout must be positive.");
     }
 
+    /// <summary>Zones per section.</summary>
     internal int ResolveZoneCount()
     {
         if (ZoneCount > 0) return ZoneCount;
-        long largestBlocks = Size / LargestBlockBytes;
-        long byMemory = Math.Max(1, Size / (64L << 20));
+        long largestBlocks = ResolvedSectionSize / LargestBlockBytes;
+        long byMemory = Math.Max(1, ResolvedSectionSize / (64L << 20));
         return (int)Math.Clamp(Math.Min(Environment.ProcessorCount, byMemory), 1, largestBlocks);
     }
 }

@@ -104,14 +104,21 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     public override int GetHashCode() => HashCode.Combine(Index, FreePages, AllocatedPages, Allocations, Frees);
 }
 
-/// <summary>Allocator statistics: totals and per-zone detail by order and migratetype.</summary>
+/// <summary>Sections online, the most there may be, and how many were added and removed so far.</summary>
+internal readonly record struct SectionCounts(int Online, int Maximum, long Added, long Removed);
+
+/// <summary>Allocator statistics: totals over the online sections, and per-zone detail by order and migratetype.</summary>
 public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
 {
     internal ArenaStatistics(int pageSize, int maxOrder, IReadOnlyList<ZoneStatistics> zones,
-        long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes)
+        long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes, SectionCounts sections)
     {
         PageSize = pageSize;
         MaxOrder = maxOrder;
+        OnlineSections = sections.Online;
+        MaximumSections = sections.Maximum;
+        SectionsAdded = sections.Added;
+        SectionsRemoved = sections.Removed;
         Zones = zones;
         PerCpuAllocations = cacheAllocations;
         PerCpuFrees = cacheFrees;
@@ -139,7 +146,15 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
 
     public int PageSize { get; }
     public int MaxOrder { get; }
+    /// <summary>The zones of the online sections.</summary>
     public IReadOnlyList<ZoneStatistics> Zones { get; }
+    public int OnlineSections { get; }
+    public int MaximumSections { get; }
+    /// <summary>Sections brought online beyond the start size, ever.</summary>
+    public long SectionsAdded { get; }
+    /// <summary>Sections taken offline, ever.</summary>
+    public long SectionsRemoved { get; }
+    /// <summary>Pages online.</summary>
     public long TotalPages { get; }
     /// <summary>Free pages: on free lists, pristine, mid-report, or in per-CPU caches.</summary>
     public long FreePages { get; }
@@ -161,6 +176,9 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     public TimeSpan LongestSpin { get; }
 
     public long ReportedBytes => ReportedPages * PageSize;
+
+    /// <summary>Bytes online: the start size plus the sections added and not removed.</summary>
+    public long OnlineBytes => TotalPages * PageSize;
 
     /// <summary>Reported free blocks of one order across zones.</summary>
     public long ReportedBlocks(int order) => Zones.Sum(z => z.ReportedBlocks(order));
@@ -184,6 +202,7 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
 
     public bool Equals(ArenaStatistics? other) => other is not null
         && PageSize == other.PageSize && MaxOrder == other.MaxOrder && Zones.SequenceEqual(other.Zones)
+        && OnlineSections == other.OnlineSections && SectionsAdded == other.SectionsAdded && SectionsRemoved == other.SectionsRemoved
         && PerCpuAllocations == other.PerCpuAllocations && PerCpuFrees == other.PerCpuFrees && ZeroSkippedBytes == other.ZeroSkippedBytes;
 
     public override bool Equals(object? obj) => Equals(obj as ArenaStatistics);

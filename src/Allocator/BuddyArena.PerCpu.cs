@@ -79,9 +79,9 @@ public sealed unsafe partial class BuddyArena
     /// Frees into the current processor's cache. Returns false to send the caller down the zone
     /// path, which also reports every kind of bad free under the zone lock.
     /// </summary>
-    private bool TryFreeToCache(uint page, int expectedOrder)
+    private bool TryFreeToCache(uint page, Zone zone, int expectedOrder)
     {
-        if (caches.Length == 0) return false;
+        if (caches.Length == 0 || zone.Isolated) return false;
         ref PageDescriptor d = ref map[page];
         int order = d.Order;
         Migratetype type = map.PageblockType(page);
@@ -89,7 +89,7 @@ public sealed unsafe partial class BuddyArena
             || (expectedOrder >= 0 && order != expectedOrder))
             return false;
         // The buddy-link half of ValidateOnFree needs the zone lock; the block's own descriptors do not.
-        if (options.ValidateOnFree) DescriptorValidation.CheckBlock(ZoneOf(page), map, page, AddressOf(page));
+        if (options.ValidateOnFree) DescriptorValidation.CheckBlock(zone, map, page, AddressOf(page));
         PerCpuCache cache = caches[Thread.GetCurrentProcessorId() & cacheMask];
         if (!cache.TryEnter()) return false;
         try
@@ -100,7 +100,7 @@ public sealed unsafe partial class BuddyArena
             if (options.PoisonFreedMemory) NativeMemory.Fill((void*)AddressOf(page), (nuint)BytesOf(order), PageMap.Poison);
             int stack = PerCpuCache.Stack(order, type);
             cache.Push(map, stack, page);
-            cache.CachedByZone[ZoneOf(page).Index] += 1L << order;
+            cache.CachedByZone[zone.Index] += 1L << order;
             cache.Frees++;
             if (cache.Count(stack) > PerCpuCache.High) Drain(cache, stack, PerCpuCache.Batch);
             return true;
@@ -111,11 +111,21 @@ public sealed unsafe partial class BuddyArena
         }
     }
 
-    /// <summary>Takes a batch for one stack from the processor's zone, under one lock acquisition.</summary>
+    /// <summary>
+    /// Takes a batch for one stack from the processor's zone of the first section that has room,
+    /// under one lock acquisition.
+    /// </summary>
     private void Refill(PerCpuCache cache, int stack, int order, Migratetype type, int cpu)
     {
-        Zone zone = zones[(uint)cpu % (uint)zones.Length];
-        if (Volatile.Read(ref zone.FreePages) - (PerCpuCache.Batch << order) < zone.LowWatermark) return;
+        Zone? zone = null;
+        foreach (Section section in online.BySlot)
+        {
+            Zone candidate = section.Zones[(uint)cpu % (uint)zonesPerSection];
+            if (Volatile.Read(ref candidate.FreePages) - (PerCpuCache.Batch << order) < candidate.LowWatermark) continue;
+            zone = candidate;
+            break;
+        }
+        if (zone is null) return;
         lock (zone.Lock)
         {
             for (int i = 0; i < PerCpuCache.Batch; i++)

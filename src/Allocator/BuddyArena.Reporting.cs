@@ -43,7 +43,7 @@ public sealed unsafe partial class BuddyArena
         using (gate.Enter())
         {
             long pages = 0;
-            foreach (Zone zone in zones)
+            foreach (Zone zone in online.Zones)
                 lock (zone.Lock) pages += zone.UnreportedPages(minOrder);
             return pages * options.PageSize;
         }
@@ -63,7 +63,9 @@ public sealed unsafe partial class BuddyArena
         ArgumentNullException.ThrowIfNull(report);
         using (gate.Enter())
         {
-            Zone target = zones[zone];
+            // An offline slot, or a zone isolated for offlining, has nothing to report.
+            Zone? target = zoneTable[zone];
+            if (target is null) return 0;
             Span<uint> pages = scratch.Length <= 1024 ? stackalloc uint[scratch.Length] : new uint[scratch.Length];
             int count;
             lock (target.Lock) count = target.Isolate(minOrder, mode == ReportingMode.InPlace, pages);
@@ -100,7 +102,7 @@ public sealed unsafe partial class BuddyArena
 
     private void ValidateZone(int zone)
     {
-        if ((uint)zone >= (uint)zones.Length)
-            throw new ArgumentOutOfRangeException(nameof(zone), zone, $"Zone must be between 0 and {zones.Length - 1}.");
+        if ((uint)zone >= (uint)zoneTable.Length)
+            throw new ArgumentOutOfRangeException(nameof(zone), zone, $"Zone must be between 0 and {zoneTable.Length - 1}.");
     }
 }

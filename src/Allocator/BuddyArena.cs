@@ -8,21 +8,18 @@ using Buddy.Interop;
 namespace Buddy;
 
 /// <summary>
-/// A buddy allocator over one contiguous native arena. Blocks are PageSize &lt;&lt; order bytes,
-/// aligned to their size. Thread-safe. Dispose frees the whole arena: there is no finalizer,
-/// because freeing memory that callers may still point into would be worse than leaking it.
+/// A buddy allocator over native memory in sections: the ones the arena starts with, plus any it
+/// adds up to its maximum when it runs dry. Blocks are PageSize &lt;&lt; order bytes, aligned to their
+/// size. Thread-safe. Dispose frees every section: there is no finalizer, because freeing memory
+/// that callers may still point into would be worse than leaking it.
 /// </summary>
 public sealed unsafe partial class BuddyArena : IDisposable
 {
     private readonly ArenaOptions options;
     private readonly int pageShift;
-    private readonly nint baseAddress;
     private readonly Mapping? reservation;
     private readonly Mapping descriptorMapping;
     private readonly PageMap map;
-    private readonly Zone[] zones;
-    private readonly uint zoneQuotient;
-    private readonly uint zoneRemainder;
     private readonly OperationGate gate = new();
     private readonly TimeProvider time;
     private readonly ArenaInstruments instruments;
@@ -30,7 +27,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
 
     /// <param name="options">The arena's shape; null takes the defaults.</param>
     /// <param name="meterFactory">Where the <c>Buddy.Allocator</c> meter comes from; null publishes on a process-wide meter.</param>
-    /// <param name="timeProvider">The clock for waits and their timeouts; null is the system clock.</param>
+    /// <param name="timeProvider">The clock for waits, their timeouts and section idle times; null is the system clock.</param>
     public BuddyArena(ArenaOptions? options = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
         options ??= new ArenaOptions();
@@ -40,32 +37,31 @@ public sealed unsafe partial class BuddyArena : IDisposable
         // Before any memory is taken, so a factory that throws leaks nothing.
         instruments = ArenaInstruments.For(meterFactory);
         pageShift = BitOperations.Log2((uint)options.PageSize);
-        uint totalPages = (uint)(options.Size >> pageShift);
+        int slotCount = options.MaximumSections;
+        zonesPerSection = options.ResolveZoneCount();
+        slots = new Section?[slotCount];
+        zoneTable = new Zone?[slotCount * zonesPerSection];
         try
         {
             if (options.Backing == ArenaBacking.Reserve)
-            {
-                reservation = VirtualMemory.Map((nuint)options.Size, (nuint)options.LargestBlockBytes);
-                baseAddress = reservation.Value.Base;
-            }
-            else
-            {
-                baseAddress = AllocateAligned(options);
-            }
-            // Zero-filled and lazily backed: descriptors of untouched blocks cost nothing.
-            descriptorMapping = VirtualMemory.Map((nuint)totalPages * (nuint)sizeof(PageDescriptor)
-                + (nuint)(totalPages >> options.PageblockOrder), (nuint)Environment.SystemPageSize);
+                reservation = VirtualMemory.Map((nuint)options.ResolvedMaximumSize, (nuint)options.LargestBlockBytes);
+            // Zero-filled and lazily backed: descriptors of untouched blocks, and of slots never online, cost nothing.
+            nuint indexPages = (nuint)slotCount << options.SectionIndexShift;
+            descriptorMapping = VirtualMemory.Map(indexPages * (nuint)sizeof(PageDescriptor)
+                + Math.Max(1, indexPages >> options.PageblockOrder), (nuint)Environment.SystemPageSize);
+            var descriptors = (PageDescriptor*)descriptorMapping.Base;
+            map = new PageMap(options.PageSize, options.MaxOrder, options.PageblockOrder, options.SectionIndexShift, slotCount,
+                descriptors, (Migratetype*)(descriptors + indexPages));
+            var start = new Section[options.StartSections];
+            for (int slot = 0; slot < start.Length; slot++) start[slot] = BringOnline(slot);
+            online = new SectionSet(start);
         }
         catch
         {
             ReleaseArenaMemory();
             throw;
         }
-        var descriptors = (PageDescriptor*)descriptorMapping.Base;
-        map = new PageMap(baseAddress, options.PageSize, options.MaxOrder, options.PageblockOrder, totalPages, descriptors,
-            (Migratetype*)(descriptors + totalPages));
-        zones = BuildZones(options, map, out zoneQuotient, out zoneRemainder);
-        caches = BuildCaches(options, zones.Length);
+        caches = BuildCaches(options, zoneTable.Length);
         cacheMask = caches.Length - 1;
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
         instruments.Register(this);
@@ -76,13 +72,24 @@ public sealed unsafe partial class BuddyArena : IDisposable
     /// <summary>The name metrics tag this arena with (<c>buddy.arena</c>).</summary>
     public string Name { get; }
 
-    public nint BaseAddress => baseAddress;
+    /// <summary>Where the first section starts; the start sections stay online for the arena's lifetime.</summary>
+    public nint BaseAddress => online.BySlot is [var first, ..] ? first.Base : 0;
+    /// <summary>Bytes the arena started with (<see cref="ArenaOptions.Size"/>).</summary>
     public long Size => options.Size;
+    /// <summary>The most the arena may grow to.</summary>
+    public long MaximumSize => options.ResolvedMaximumSize;
+    public long SectionSize => options.ResolvedSectionSize;
+    /// <summary>Sections online now.</summary>
+    public int OnlineSections => online.BySlot.Length;
+    /// <summary>Bytes online now: the start size plus the sections added and not yet removed.</summary>
+    public long OnlineBytes => online.Bytes;
     public int PageSize => options.PageSize;
     public int MaxOrder => options.MaxOrder;
     public int PageblockOrder => options.PageblockOrder;
-    public int ZoneCount => zones.Length;
-    public long TotalPages => map.TotalPages;
+    /// <summary>Zone indices: every section slot's zones, online or not (offline ones hold nothing).</summary>
+    public int ZoneCount => zoneTable.Length;
+    /// <summary>Pages online now.</summary>
+    public long TotalPages => online.Bytes >> pageShift;
     public ArenaOptions Options => options;
     public long LargestBlockBytes => options.LargestBlockBytes;
     public bool IsDisposed => Volatile.Read(ref disposed) != 0;
@@ -91,7 +98,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
     internal TimeProvider TimeProvider => time;
     internal Meter Meter => instruments.Meter;
     internal ArenaInstruments Instruments => instruments;
-    internal IReadOnlyList<Zone> Zones => zones;
+    internal IReadOnlyList<Zone> Zones => online.Zones;
 
     /// <summary>Bytes in every block of <paramref name="order"/>.</summary>
     public long BytesOfOrder(int order)
@@ -139,9 +146,14 @@ public sealed unsafe partial class BuddyArena : IDisposable
             Migratetype listType = options.GroupByMobility ? migratetype : Migratetype.Movable;
             bool mayUseReserve = migratetype == Migratetype.HighAtomic;
             uint page = AllocateFromCache(order, listType, zeroed, out PageFlags memory);
-            if (page == PageDescriptor.None) page = AllocatePage(order, listType, mayUseReserve, zeroed, out memory);
-            if (page == PageDescriptor.None)
+            while (page == PageDescriptor.None)
             {
+                int sectionsSeen = Volatile.Read(ref sectionsAddedCount);
+                page = AllocatePage(order, listType, mayUseReserve, zeroed, out memory);
+                if (page != PageDescriptor.None) break;
+                // Nothing free online: add a section and try again, unless the arena is at its maximum.
+                if (TryGrow(sectionsSeen)) continue;
+                RecordFailure();
                 address = 0;
                 return false;
             }
@@ -161,12 +173,13 @@ public sealed unsafe partial class BuddyArena : IDisposable
     /// <summary>Bytes of the allocated block that starts at <paramref name="address"/>.</summary>
     public long SizeOfBlock(nint address)
     {
-        uint page = PageOf(address);
         using (gate.Enter())
         {
-            Zone zone = ZoneOf(page);
+            uint page = PageOf(address, out Section section);
+            Zone zone = section.ZoneOf(page);
             lock (zone.Lock)
             {
+                CheckOnline(zone, address);
                 ref PageDescriptor d = ref map[page];
                 if ((d.Flags & PageFlags.Head) == 0) throw NotAllocated(address, d.Flags);
                 return BytesOf(d.Order);
@@ -181,9 +194,10 @@ public sealed unsafe partial class BuddyArena : IDisposable
             EnterCaches();
             try
             {
-                var snapshots = new ZoneStatistics[zones.Length];
-                for (int i = 0; i < zones.Length; i++)
-                    lock (zones[i].Lock) snapshots[i] = new ZoneStatistics(zones[i], options.MaxOrder, CachedPagesOf(zones[i]));
+                SectionSet set = online;
+                var snapshots = new ZoneStatistics[set.Zones.Length];
+                for (int i = 0; i < snapshots.Length; i++)
+                    lock (set.Zones[i].Lock) snapshots[i] = new ZoneStatistics(set.Zones[i], options.MaxOrder, CachedPagesOf(set.Zones[i]));
                 long allocations = 0, frees = 0, zeroSkipped = 0;
                 foreach (PerCpuCache cache in caches)
                 {
@@ -191,7 +205,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
                     frees += cache.Frees;
                     zeroSkipped += cache.ZeroSkippedBytes;
                 }
-                return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots, allocations, frees, zeroSkipped);
+                var sections = new SectionCounts(set.BySlot.Length, options.MaximumSections,
+                    Volatile.Read(ref sectionsAddedCount), Volatile.Read(ref sectionsRemovedCount));
+                return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots, allocations, frees, zeroSkipped, sections);
             }
             finally
             {
@@ -209,8 +225,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
             EnterCaches();
             try
             {
-                for (int i = 0; i < caches.Length; i++) InvariantChecker.CheckCache(caches[i], i, map, problems);
-                foreach (Zone zone in zones)
+                SectionSet set = online;
+                for (int i = 0; i < caches.Length; i++) InvariantChecker.CheckCache(caches[i], i, map, slots, problems);
+                foreach (Zone zone in set.Zones)
                     lock (zone.Lock) InvariantChecker.CheckZone(zone, map, problems, CachedPagesOf(zone));
             }
             finally
@@ -227,19 +244,23 @@ public sealed unsafe partial class BuddyArena : IDisposable
         if (Interlocked.Exchange(ref disposed, 1) != 0) return;
         instruments.Unregister(this);
         gate.Close();
+        lock (sectionLock) StopIdleTimer();
         ReleaseArenaMemory();
+        // Drops the pinned arrays too, so the GC can take them back while the arena object lives on.
+        online = SectionSet.Empty;
     }
 
     private void Free(nint address, int expectedOrder, long size)
     {
-        uint page = PageOf(address);
         using (gate.Enter())
         {
-            if (TryFreeToCache(page, expectedOrder)) return;
-            Zone zone = ZoneOf(page);
+            uint page = PageOf(address, out Section section);
+            Zone zone = section.ZoneOf(page);
+            if (TryFreeToCache(page, zone, expectedOrder)) return;
             int merged;
             lock (zone.Lock)
             {
+                CheckOnline(zone, address);
                 ref PageDescriptor d = ref map[page];
                 if ((d.Flags & PageFlags.Head) == 0) throw NotAllocated(address, d.Flags);
                 if (expectedOrder >= 0 && d.Order != expectedOrder)
@@ -260,7 +281,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
 
     private uint AllocatePage(int order, Migratetype type, bool mayUseReserve, bool zeroed, out PageFlags memory)
     {
-        int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zones.Length);
+        int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zonesPerSection);
         long waitStart = 0;
         int lookAgain = MaxLookAgain;
         while (true)
@@ -277,14 +298,10 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 continue;
             if (taken.Found || busy == PageDescriptor.None)
             {
-                Zone accounted = served ?? zones[first];
-                if (!taken.Found || waitStart != 0)
+                if (waitStart != 0)
                 {
-                    lock (accounted.Lock)
-                    {
-                        if (!taken.Found) accounted.FailedAllocations++;
-                        if (waitStart != 0) accounted.RecordSpin(time.GetElapsedTime(waitStart).Ticks);
-                    }
+                    Zone accounted = served ?? online.BySlot[0].Zones[first];
+                    lock (accounted.Lock) accounted.RecordSpin(time.GetElapsedTime(waitStart).Ticks);
                 }
                 memory = taken.Memory;
                 return taken.Page;
@@ -297,33 +314,46 @@ public sealed unsafe partial class BuddyArena : IDisposable
 
     /// <summary>
     /// Pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to the min
-    /// watermark, and HighAtomic requests below it. A block chosen but mid-report in place stops the search.
+    /// watermark, and HighAtomic requests below it. Sections are tried in slot order, so the start
+    /// sections serve first and added ones can drain. A block chosen but mid-report in place stops the search.
     /// </summary>
     private TakenBlock TryZones(int first, int order, Migratetype type, bool mayUseReserve, bool zeroed, out Zone? served)
     {
+        Section[] sections = online.BySlot;
         for (int pass = 0; pass < 2; pass++)
         {
-            for (int i = 0; i < zones.Length; i++)
+            foreach (Section section in sections)
             {
-                served = zones[(first + i) % zones.Length];
-                long keepFree = pass == 0 ? served.LowWatermark : mayUseReserve ? 0 : served.MinWatermark;
-                if (Volatile.Read(ref served.FreePages) - (1L << order) < keepFree) continue;
-                TakenBlock taken;
-                lock (served.Lock)
+                Zone[] zones = section.Zones;
+                for (int i = 0; i < zones.Length; i++)
                 {
-                    taken = served.Take(order, type, keepFree);
-                    if (taken.Found) served.HandOut(taken.Page, zeroed, taken.Memory);
+                    served = zones[(first + i) % zones.Length];
+                    long keepFree = pass == 0 ? served.LowWatermark : mayUseReserve ? 0 : served.MinWatermark;
+                    if (Volatile.Read(ref served.FreePages) - (1L << order) < keepFree) continue;
+                    TakenBlock taken;
+                    lock (served.Lock)
+                    {
+                        taken = served.Take(order, type, keepFree);
+                        if (taken.Found) served.HandOut(taken.Page, zeroed, taken.Memory);
+                    }
+                    if (taken.Found || taken.BusyPage != PageDescriptor.None) return taken;
                 }
-                if (taken.Found || taken.BusyPage != PageDescriptor.None) return taken;
             }
         }
         served = null;
         return TakenBlock.Nothing;
     }
 
+    /// <summary>Counts an allocation refused for want of memory, on the zone it would have tried first.</summary>
+    private void RecordFailure()
+    {
+        Zone zone = online.BySlot[0].Zones[(uint)Thread.GetCurrentProcessorId() % (uint)zonesPerSection];
+        lock (zone.Lock) zone.FailedAllocations++;
+    }
+
     private uint FindIsolated(int order)
     {
-        foreach (Zone zone in zones)
+        foreach (Zone zone in online.Zones)
         {
             if (Volatile.Read(ref zone.ReportingPages) == 0) continue;
             lock (zone.Lock)
@@ -373,61 +403,40 @@ public sealed unsafe partial class BuddyArena : IDisposable
     private long BytesOf(int order) => (long)options.PageSize << order;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nint AddressOf(uint page) => baseAddress + ((nint)page << pageShift);
+    private nint AddressOf(uint page) => map.AddressOf(page);
 
-    private uint PageOf(nint address)
+    /// <summary>The page index of an address in an online section, and that section.</summary>
+    private uint PageOf(nint address, out Section section)
     {
-        nint offset = address - baseAddress;
-        if (address < baseAddress || offset >= options.Size)
-            throw new ArgumentException($"Address 0x{address:x} is outside the arena [0x{baseAddress:x}, 0x{baseAddress + (nint)options.Size:x}).", nameof(address));
+        SectionSet set = online;
+        section = set.Find(address)!;
+        if (section is null) throw OutsideArena(address, set);
+        nint offset = address - section.Base;
         if ((offset & (options.PageSize - 1)) != 0)
             throw new ArgumentException($"Address 0x{address:x} is not page aligned, so it is not the start of a block.", nameof(address));
-        return (uint)(offset >> pageShift);
+        return section.FirstPage + (uint)(offset >> pageShift);
     }
 
-    /// <summary>Zones hold whole largest blocks; the first <c>zoneRemainder</c> zones hold one more.</summary>
-    private Zone ZoneOf(uint page)
-    {
-        uint block = page >> options.MaxOrder;
-        uint bigZones = zoneRemainder * (zoneQuotient + 1);
-        return zones[block < bigZones ? block / (zoneQuotient + 1) : zoneRemainder + (block - bigZones) / zoneQuotient];
-    }
+    private static ArgumentException OutsideArena(nint address, SectionSet set) => set.BySlot.Length == 1
+        ? new ArgumentException($"Address 0x{address:x} is outside the arena [0x{set.BySlot[0].Base:x}, 0x{set.BySlot[0].End:x}).", nameof(address))
+        : new ArgumentException($"Address 0x{address:x} is outside the arena: it lies in none of its {set.BySlot.Length} online sections.", nameof(address));
 
-    private static Zone[] BuildZones(ArenaOptions options, PageMap map, out uint quotient, out uint remainder)
+    /// <summary>
+    /// Refuses an address whose section went offline after the caller found it (zone lock held): its
+    /// zone stays isolated for good, and the slot's next section has zones of its own.
+    /// </summary>
+    private void CheckOnline(Zone zone, nint address)
     {
-        int count = options.ResolveZoneCount();
-        uint blocks = map.TotalPages >> options.MaxOrder;
-        quotient = blocks / (uint)count;
-        remainder = blocks % (uint)count;
-        var zones = new Zone[count];
-        uint start = 0;
-        for (int i = 0; i < count; i++)
-        {
-            uint size = (quotient + (i < remainder ? 1u : 0u)) << options.MaxOrder;
-            zones[i] = new Zone(i, start, start + size, map, options);
-            start += size;
-        }
-        return zones;
-    }
-
-    private static nint AllocateAligned(ArenaOptions options)
-    {
-        try
-        {
-            return (nint)NativeMemory.AlignedAlloc((nuint)options.Size, (nuint)options.LargestBlockBytes);
-        }
-        catch (OutOfMemoryException e)
-        {
-            throw new OutOfMemoryException(
-                $"NativeMemory.AlignedAlloc could not provide {options.Size} bytes; ArenaBacking.Reserve serves arenas larger than the commit limit.", e);
-        }
+        if (zone.Isolated) throw new ArgumentException($"Address 0x{address:x} is outside the arena: its section is offline or going offline.", nameof(address));
     }
 
     private void ReleaseArenaMemory()
     {
+        foreach (Section? section in slots)
+            if (section is not null && options.Backing == ArenaBacking.AlignedAlloc) NativeMemory.AlignedFree((void*)section.Base);
+        Array.Clear(slots);
         if (descriptorMapping.Base != 0) VirtualMemory.Unmap(descriptorMapping);
         if (reservation is { } mapping) VirtualMemory.Unmap(mapping);
-        else if (baseAddress != 0) NativeMemory.AlignedFree((void*)baseAddress);
     }
 
     private void ValidateOrder(int order)
@@ -450,7 +459,8 @@ public sealed unsafe partial class BuddyArena : IDisposable
     private ArenaExhaustedException Exhausted(int order, Migratetype migratetype)
     {
         long free = 0;
-        foreach (Zone zone in zones) free += Volatile.Read(ref zone.FreePages);
-        return new ArenaExhaustedException(order, BytesOf(order), migratetype, free);
+        foreach (Zone zone in online.Zones) free += Volatile.Read(ref zone.FreePages);
+        string? whyNotGrown = online.BySlot.Length < options.MaximumSections ? growthFailure ?? "no section could be added" : null;
+        return new ArenaExhaustedException(order, BytesOf(order), migratetype, free, options.ResolvedMaximumSize, whyNotGrown);
     }
 }

@@ -1,14 +1,21 @@
 namespace Buddy;
 
-/// <summary>No zone had a free block of the requested order.</summary>
+/// <summary>No zone had a free block of the requested order, and the arena could not grow.</summary>
 public sealed class ArenaExhaustedException : OutOfMemoryException
 {
-    public ArenaExhaustedException(int order, long blockBytes, Migratetype migratetype, long freePages)
-        : base($"The arena has no free block of order {order} ({blockBytes} bytes) for {migratetype}; {freePages} pages are free in smaller or reserved blocks.")
+    public ArenaExhaustedException(int order, long blockBytes, Migratetype migratetype, long freePages, long maximumBytes, string? growthFailure = null)
+        : base($"The arena has no free block of order {order} ({blockBytes} bytes) for {migratetype}; {freePages} pages are free in smaller or reserved blocks. "
+            + (growthFailure is null
+                ? $"It is at its maximum size of {maximumBytes} bytes."
+                : $"It could not grow towards its maximum size of {maximumBytes} bytes: {growthFailure}"))
     {
         Order = order;
         Migratetype = migratetype;
+        MaximumBytes = maximumBytes;
     }
+
+    /// <summary>The most the arena may grow to (<see cref="ArenaOptions.MaximumSize"/>).</summary>
+    public long MaximumBytes { get; }
 
     public int Order { get; }
 

@@ -6,7 +6,7 @@ internal static class InvariantChecker
     private const int MaxProblems = 100;
 
     /// <summary>Every block on a cache's stacks is a per-CPU head of the stack's order; counts match.</summary>
-    public static void CheckCache(PerCpuCache cache, int index, PageMap map, List<string> problems)
+    public static void CheckCache(PerCpuCache cache, int index, PageMap map, Section?[] slots, List<string> problems)
     {
         for (int stack = 0; stack < (PerCpuCache.MaxOrder + 1) * PerCpuCache.Types; stack++)
         {
@@ -16,6 +16,11 @@ internal static class InvariantChecker
                 if (p >= map.TotalPages || ++count > cache.Count(stack))
                 {
                     problems.Add($"per-CPU cache {index} stack {stack}: broken or longer than its count {cache.Count(stack)}");
+                    break;
+                }
+                if (slots[p >> map.SectionShift] is not { } section || p - section.FirstPage >= section.Pages)
+                {
+                    problems.Add($"per-CPU cache {index} stack {stack}: page {p} lies in no online section");
                     break;
                 }
                 if ((map[p].Flags & (PageFlags.PerCpu | PageFlags.Buddy | PageFlags.Head)) != PageFlags.PerCpu || map[p].Order != order)

@@ -29,7 +29,12 @@ internal sealed class OperationGate
     public bool IsClosed => closed;
 
     /// <summary>Enters, or throws if closed; the scope leaves when disposed (<c>using (gate.Enter())</c>).</summary>
-    public Scope Enter()
+    public Scope Enter() => TryEnter(out Scope scope)
+        ? scope
+        : throw new ObjectDisposedException(nameof(BuddyArena), "The arena has been disposed.");
+
+    /// <summary>Enters unless closed: for background work, which has nothing to do once the arena is gone.</summary>
+    public bool TryEnter(out Scope scope)
     {
         int stripe = Thread.GetCurrentProcessorId() & mask;
         // Interlocked is a full fence: either Close sees this count, or this thread sees closed.
@@ -37,9 +42,11 @@ internal sealed class OperationGate
         if (closed)
         {
             Interlocked.Decrement(ref stripes[stripe].Value);
-            throw new ObjectDisposedException(nameof(BuddyArena), "The arena has been disposed.");
+            scope = default;
+            return false;
         }
-        return new Scope(this, stripe);
+        scope = new Scope(this, stripe);
+        return true;
     }
 
     /// <summary>Closes the gate and waits until every operation that entered has left.</summary>

@@ -3,24 +3,35 @@ using System.Runtime.CompilerServices;
 
 namespace Buddy;
 
-/// <summary>The arena's geometry with its page descriptors and per-pageblock migratetypes.</summary>
+/// <summary>
+/// The arena's geometry with its page descriptors and per-pageblock migratetypes, indexed by page
+/// across every section slot, online or not.
+/// </summary>
 internal sealed unsafe class PageMap
 {
     /// <summary>The byte that fills freed memory when poisoning is on.</summary>
     public const byte Poison = 0xA5;
 
-    public readonly nint BaseAddress;
     public readonly int PageSize;
+    public readonly int PageShift;
+    /// <summary>Page-index bits per section slot: a page's slot is page &gt;&gt; SectionShift.</summary>
+    public readonly int SectionShift;
+    /// <summary>Per slot, the address of page index 0 as that slot's section sees it; written when a section comes online.</summary>
+    public readonly nint[] SectionBias;
     public readonly int MaxOrder;
     public readonly int PageblockOrder;
+    /// <summary>Pages of index space: every slot's, holes and offline sections included.</summary>
     public readonly uint TotalPages;
     public readonly PageDescriptor* Descriptors;
     public readonly Migratetype* PageblockTypes;
 
-    public PageMap(nint baseAddress, int pageSize, int maxOrder, int pageblockOrder, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
+    public PageMap(int pageSize, int maxOrder, int pageblockOrder, int sectionShift, int slots, PageDescriptor* descriptors, Migratetype* pageblockTypes)
     {
-        BaseAddress = baseAddress;
         PageSize = pageSize;
+        PageShift = System.Numerics.BitOperations.Log2((uint)pageSize);
+        SectionShift = sectionShift;
+        SectionBias = new nint[slots];
+        uint totalPages = (uint)slots << sectionShift;
         MaxOrder = maxOrder;
         PageblockOrder = pageblockOrder;
         TotalPages = totalPages;
@@ -28,7 +39,9 @@ internal sealed unsafe class PageMap
         PageblockTypes = pageblockTypes;
     }
 
-    public nint AddressOf(uint page) => BaseAddress + (nint)page * PageSize;
+    /// <summary>The address of a page of an online section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public nint AddressOf(uint page) => SectionBias[page >> SectionShift] + ((nint)page << PageShift);
 
     public uint LargestBlockPages => 1u << MaxOrder;
 

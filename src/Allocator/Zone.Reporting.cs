@@ -41,6 +41,7 @@ internal sealed partial class Zone
     {
         AssertLocked();
         int count = 0;
+        if (Isolated) return 0;
         for (int order = minOrder; order <= map.MaxOrder && count < batch.Length; order++)
         {
             for (int t = 0; t < Migratetypes.Count && count < batch.Length; t++)

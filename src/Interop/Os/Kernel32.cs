@@ -18,6 +18,7 @@ internal static unsafe partial class Kernel32
     {
         Commit = 0x1000,
         Reserve = 0x2000,
+        Decommit = 0x4000,
         Release = 0x8000,
     }
 

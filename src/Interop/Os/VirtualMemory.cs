@@ -46,6 +46,20 @@ public static unsafe class VirtualMemory
         if (!ok) throw new InvalidOperationException($"Releasing the mapping at 0x{mapping.MappedBase:x} failed: {Marshal.GetLastPInvokeErrorMessage()}");
     }
 
+    /// <summary>
+    /// Drops the pages of a page-aligned range of a <see cref="Map"/> mapping, which stays mapped and
+    /// reads back as zero: madvise(MADV_DONTNEED) on Linux, decommit and commit again on Windows.
+    /// </summary>
+    public static void Reset(nint address, nuint length)
+    {
+        if (length == 0) return;
+        bool ok = OperatingSystem.IsWindows()
+            ? Kernel32.VirtualFree(address, length, Kernel32.MemoryOperation.Decommit)
+              && Kernel32.VirtualAlloc(address, length, Kernel32.MemoryOperation.Commit, Kernel32.PageProtection.ReadWrite) != 0
+            : DontNeed(address, length);
+        if (!ok) throw new InvalidOperationException($"Resetting {length} bytes at 0x{address:x} failed: {Marshal.GetLastPInvokeErrorMessage()}");
+    }
+
     /// <summary>madvise(MADV_DONTNEED): private anonymous pages are dropped and read back as zero.</summary>
     public static bool DontNeed(nint address, nuint length) => Libc.Madvise(address, length, Libc.Advice.DontNeed) == 0;
 
