@@ -313,16 +313,15 @@ public sealed unsafe partial class BuddyArena : IDisposable
     }
 
     /// <summary>
-    /// Pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to the min
-    /// watermark, and HighAtomic requests below it. Sections are tried in slot order, so the start
-    /// sections serve first and added ones can drain. A block chosen but mid-report in place stops the search.
+    /// Sections are tried in slot order, so the start sections serve first and added ones can drain.
+    /// In each, pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to
+    /// the min watermark, and HighAtomic requests below it. A block chosen but mid-report in place stops the search.
     /// </summary>
     private TakenBlock TryZones(int first, int order, Migratetype type, bool mayUseReserve, bool zeroed, out Zone? served)
     {
-        Section[] sections = online.BySlot;
-        for (int pass = 0; pass < 2; pass++)
+        foreach (Section section in online.BySlot)
         {
-            foreach (Section section in sections)
+            for (int pass = 0; pass < 2; pass++)
             {
                 Zone[] zones = section.Zones;
                 for (int i = 0; i < zones.Length; i++)
