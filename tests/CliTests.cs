@@ -89,6 +89,20 @@ public class StressCliTests
     }
 
     [Fact]
+    public void Stress_with_sections_grows_and_removes_sections_while_threads_allocate_and_loses_nothing()
+    {
+        var (exit, output, error) = CliTests.RunBuddy("stress", "--seconds", "4", "--threads", "3", "--seed", "11", "--arena", "64", "--section", "4", "--json");
+        Assert.True(exit == 0, output + error);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal(0, root.GetProperty("corruptions").GetInt64());
+        Assert.Equal(0, root.GetProperty("lost_pages").GetInt64());
+        Assert.True(root.GetProperty("invariant_checks").GetInt64() > 0);
+        Assert.True(root.GetProperty("sections_added").GetInt64() > 0, "the arena never grew");
+        Assert.True(root.GetProperty("sections_removed").GetInt64() > 0, "no section ever went offline");
+    }
+
+    [Fact]
     public void Stress_rejects_an_arena_that_is_not_a_multiple_of_4_mib()
     {
         var (exit, _, error) = CliTests.RunBuddy("stress", "--arena", "10");

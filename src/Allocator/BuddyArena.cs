@@ -187,9 +187,11 @@ public sealed unsafe partial class BuddyArena : IDisposable
         }
     }
 
+    /// <summary>A consistent snapshot: sections neither come nor go while it is taken.</summary>
     public ArenaStatistics GetStatistics()
     {
         using (gate.Enter())
+        lock (sectionLock)
         {
             EnterCaches();
             try
@@ -219,7 +221,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
     /// <summary>Walks every zone and throws <see cref="ArenaCorruptionException"/> if any invariant is broken.</summary>
     public void CheckInvariants()
     {
+        // The section lock keeps sections from coming or going: an offline section's descriptors are reset unlocked.
         using (gate.Enter())
+        lock (sectionLock)
         {
             var problems = new List<string>();
             EnterCaches();

@@ -24,6 +24,7 @@ internal sealed partial class Zone
     {
         AssertLocked();
         long pages = 0;
+        if (Isolated) return 0;
         for (int order = minOrder; order <= map.MaxOrder; order++)
             for (int t = 0; t < Migratetypes.Count; t++)
                 pages += (BlockCount(order, (Migratetype)t) - ReportedCount(order, (Migratetype)t)) << order;

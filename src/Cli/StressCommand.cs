@@ -16,16 +16,19 @@ internal static class StressCommand
         var arenaMiB = new Option<int>("--arena") { Description = "Arena size, MiB (a multiple of 4).", DefaultValueFactory = _ => 256 };
         var device = new Option<StressDevice>("--device") { Description = "DontNeed, Slow, Failing or Mixed.", DefaultValueFactory = _ => StressDevice.Mixed };
         var mode = new Option<ReportingMode>("--mode") { Description = "Isolate or InPlace (Mixed alternates).", DefaultValueFactory = _ => ReportingMode.Isolate };
+        var sectionMiB = new Option<int>("--section") { Description = "Section size, MiB (a multiple of 4 dividing --arena): start with one, grow to --arena, take free ones offline. 0: one section." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var command = new Command("stress", "Fuzzes the allocator from many threads with reporting and injected faults; proves nothing is lost.")
         {
-            seconds, threads, seed, arenaMiB, device, mode, json,
+            seconds, threads, seed, arenaMiB, device, mode, sectionMiB, json,
         };
         command.SetAction(parse =>
         {
-            if (parse.GetValue(seconds) <= 0 || parse.GetValue(threads) <= 0 || parse.GetValue(arenaMiB) <= 0 || parse.GetValue(arenaMiB) % 4 != 0)
+            int section = parse.GetValue(sectionMiB);
+            if (parse.GetValue(seconds) <= 0 || parse.GetValue(threads) <= 0 || parse.GetValue(arenaMiB) <= 0 || parse.GetValue(arenaMiB) % 4 != 0
+                || section < 0 || section % 4 != 0 || (section > 0 && parse.GetValue(arenaMiB) % section != 0))
             {
-                Console.Error.WriteLine("--seconds and --threads must be positive; --arena a positive multiple of 4 MiB.");
+                Console.Error.WriteLine("--seconds and --threads must be positive; --arena a positive multiple of 4 MiB; --section 0 or a multiple of 4 MiB dividing --arena.");
                 return 2;
             }
             var options = new StressOptions
@@ -36,6 +39,7 @@ internal static class StressCommand
                 ArenaBytes = (long)parse.GetValue(arenaMiB) << 20,
                 Device = parse.GetValue(device),
                 Mode = parse.GetValue(mode),
+                SectionBytes = (long)section << 20,
             };
             if (!parse.GetValue(json))
                 Console.WriteLine($"stress: {options.Threads} threads, {options.Duration.TotalSeconds:F0} s, seed {options.Seed}, {options.Device} device...");
@@ -64,12 +68,15 @@ internal static class StressCommand
                 longest_spin_ms = Math.Round(r.LongestSpin.TotalMilliseconds, 3),
                 exhaustions = r.Exhaustions,
                 cross_thread_frees = r.CrossThreadFrees,
+                sections_added = r.SectionsAdded,
+                sections_removed = r.SectionsRemoved,
                 problems = r.Problems,
             }));
             return;
         }
         Console.WriteLine($"operations         {r.Operations:N0} ({r.OperationsPerSecond:N0}/s)");
         Console.WriteLine($"cross-thread frees {r.CrossThreadFrees:N0}");
+        Console.WriteLine($"sections           {r.SectionsAdded:N0} added, {r.SectionsRemoved:N0} removed");
         Console.WriteLine($"exhaustions        {r.Exhaustions:N0}");
         Console.WriteLine($"reports            {r.Reports:N0} device calls, {r.FailedReports:N0} failed (injected)");
         Console.WriteLine($"spin waits         {r.SpinWaits:N0} (longest {r.LongestSpin.TotalMilliseconds:F2} ms)");

@@ -24,9 +24,14 @@ public sealed class StressEngine
 
     public StressResult Run()
     {
+        bool sectioned = options.SectionBytes > 0;
         using var arena = new BuddyArena(new ArenaOptions
         {
-            Size = options.ArenaBytes,
+            Size = sectioned ? options.SectionBytes : options.ArenaBytes,
+            SectionSize = options.SectionBytes,
+            MaximumSize = options.ArenaBytes,
+            // Idle sections go offline at the first look, racing the workers and the explicit removals below.
+            SectionIdleTime = TimeSpan.Zero,
             Backing = ArenaBacking.Reserve,
             PoisonFreedMemory = options.Poison,
             ValidateOnFree = true,
@@ -48,7 +53,8 @@ public sealed class StressEngine
         long lost = CheckFinalState(arena);
         ArenaStatistics stats = arena.GetStatistics();
         return new StressResult(options.Seed, operations, operations / seconds, corruptions, lost, invariantChecks,
-            reports, failed, stats.SpinWaits, stats.LongestSpin, exhaustions, crossThreadFrees, problems.ToArray());
+            reports, failed, stats.SpinWaits, stats.LongestSpin, exhaustions, crossThreadFrees, stats.SectionsAdded, stats.SectionsRemoved,
+            problems.ToArray());
     }
 
     /// <summary>Runs the clock: barrier checks at the check interval, reporter restarts at the restart interval.</summary>
@@ -58,6 +64,7 @@ public sealed class StressEngine
         while (Stopwatch.GetElapsedTime(start) < options.Duration)
         {
             Thread.Sleep(5);
+            if (options.SectionBytes > 0) arena.RemoveFreeSections();
             TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
             if (elapsed.Ticks >= nextRestart)
             {

@@ -28,6 +28,11 @@ public sealed record StressOptions
     /// <summary>How often the reporter is stopped mid-flight and started again.</summary>
     public TimeSpan RestartInterval { get; init; } = TimeSpan.FromMilliseconds(700);
     public bool Poison { get; init; } = true;
+    /// <summary>
+    /// 0: one section of <see cref="ArenaBytes"/>. Otherwise the arena starts with one section of this
+    /// size, grows up to <see cref="ArenaBytes"/>, and free sections go offline while threads allocate.
+    /// </summary>
+    public long SectionBytes { get; init; }
 }
 
 public sealed record StressResult(
@@ -43,6 +48,8 @@ public sealed record StressResult(
     TimeSpan LongestSpin,
     long Exhaustions,
     long CrossThreadFrees,
+    long SectionsAdded,
+    long SectionsRemoved,
     IReadOnlyList<string> Problems)
 {
     public bool Passed => Corruptions == 0 && LostPages == 0 && Problems.Count == 0;
