@@ -7,4 +7,5 @@ root.Subcommands.Add(FragmentationCommand.Create());
 root.Subcommands.Add(StressCommand.Create());
 root.Subcommands.Add(MonitorCommand.Create());
 root.Subcommands.Add(ChurnCommand.Create());
+root.Subcommands.Add(SectionsCommand.Create());
 return root.Parse(args).Invoke();
