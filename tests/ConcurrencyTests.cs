@@ -3,10 +3,12 @@ namespace Buddy.Tests;
 
 public unsafe class ConcurrencyTests
 {
-    [Fact]
-    public void Threads_allocating_and_freeing_at_once_never_share_a_byte()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Threads_allocating_and_freeing_at_once_never_share_a_byte(bool sectioned)
     {
-        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 128 * Arenas.MiB, ZoneCount = 2 });
+        using var arena = Arenas.OneOrSectioned(sectioned, 128 * Arenas.MiB, zones: 2);
         const int threadCount = 4;
         var deadline = DateTime.UtcNow.AddSeconds(3);
         var survivors = new List<(nint Address, long Bytes)>[threadCount];

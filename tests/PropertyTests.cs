@@ -10,12 +10,14 @@ public class PropertyTests
     private static readonly Gen<Step> StepGen =
         Gen.Select(Gen.Int[0, 2], Gen.Int[0, 10], Gen.Int[0, 3], Gen.Int[0, 1 << 20], (k, o, t, p) => new Step(k, o, t, p));
 
-    [Fact]
-    public void Random_operation_sequences_match_a_model_of_allocated_ranges()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Random_operation_sequences_match_a_model_of_allocated_ranges(bool sectioned)
     {
         StepGen.Array[1, 120].Sample(steps =>
         {
-            using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 16L << 20, ZoneCount = 2 });
+            using var arena = Arenas.OneOrSectioned(sectioned, 64L << 20, zones: 2);
             var model = new SortedDictionary<long, long>();
             foreach (Step step in steps)
             {
@@ -38,6 +40,7 @@ public class PropertyTests
                     var victim = model.ElementAt(step.Pick % model.Count);
                     arena.Free(arena.BaseAddress + (nint)victim.Key, victim.Value);
                     model.Remove(victim.Key);
+                    arena.RemoveFreeSections();
                 }
                 arena.CheckInvariants();
                 Assert.Equal(model.Values.Sum() / 4096, arena.GetStatistics().AllocatedPages);

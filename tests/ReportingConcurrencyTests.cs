@@ -7,12 +7,14 @@ namespace Buddy.Tests;
 
 public unsafe class ReportingConcurrencyTests
 {
-    public static TheoryData<ReportingMode, string> Devices => new()
+    public static TheoryData<ReportingMode, string, bool> Devices => new()
     {
-        { ReportingMode.Isolate, "dontneed" },
-        { ReportingMode.InPlace, "dontneed" },
-        { ReportingMode.Isolate, "failing" },
-        { ReportingMode.InPlace, "slow" },
+        { ReportingMode.Isolate, "dontneed", false },
+        { ReportingMode.InPlace, "dontneed", false },
+        { ReportingMode.Isolate, "failing", false },
+        { ReportingMode.InPlace, "slow", false },
+        { ReportingMode.Isolate, "dontneed", true },
+        { ReportingMode.InPlace, "failing", true },
     };
 
     private static IReportingDevice Create(string name) => name switch
@@ -24,10 +26,10 @@ public unsafe class ReportingConcurrencyTests
 
     [Theory]
     [MemberData(nameof(Devices))]
-    public void Threads_churn_while_the_reporter_runs_and_nothing_is_lost_or_overwritten(ReportingMode mode, string deviceName)
+    public void Threads_churn_while_the_reporter_runs_and_nothing_is_lost_or_overwritten(ReportingMode mode, string deviceName, bool sectioned)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The devices under test are Linux facilities.");
-        using var arena = new BuddyArena(new ArenaOptions { ValidateOnFree = true, Size = 64 * Arenas.MiB, ZoneCount = 2 });
+        using var arena = Arenas.OneOrSectioned(sectioned, 64 * Arenas.MiB, zones: 2);
         IReportingDevice device = Create(deviceName);
         using var reporter = new PageReporter(arena, device,
             new PageReporterOptions { Delay = TimeSpan.FromMilliseconds(1), Capacity = 4, ReportOrder = 6, Mode = mode });

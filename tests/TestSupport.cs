@@ -15,6 +15,19 @@ internal static class Arenas
         });
 
     /// <summary>
+    /// One section of <paramref name="size"/>, or (<paramref name="sectioned"/>) a start of one section of
+    /// an eighth of it that grows to <paramref name="size"/>, with free sections going offline as soon as
+    /// the idle timer looks: the same workload then runs across hot-add and hot-remove.
+    /// </summary>
+    public static BuddyArena OneOrSectioned(bool sectioned, long size, int zones)
+        => new(new ArenaOptions
+        {
+            ValidateOnFree = true, ZoneCount = zones, Backing = ArenaBacking.Reserve,
+            Size = sectioned ? size / 8 : size, SectionSize = sectioned ? size / 8 : 0, MaximumSize = size,
+            SectionIdleTime = TimeSpan.Zero,
+        });
+
+    /// <summary>
     /// Runs a call that must be rejected, and asserts the exception type, that its message names
     /// <paramref name="subject"/>, and that the allocator is exactly as it was.
     /// </summary>
