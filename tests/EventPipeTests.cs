@@ -54,7 +54,7 @@ public sealed class EventPipeTests : IDisposable
         [
             "buddy.arena.size", "buddy.memory.free", "buddy.memory.allocated", "buddy.memory.reported",
             "buddy.memory.free_by_order", "buddy.allocations", "buddy.frees", "buddy.allocation.failures",
-            "buddy.spin.waits", "buddy.report.passes", "buddy.report.device_calls", "buddy.report.bytes",
+            "buddy.spin.waits", "buddy.sections.online", "buddy.report.passes", "buddy.report.device_calls", "buddy.report.bytes",
         ];
         foreach (string name in expected) Assert.Contains(last, v => v.Instrument == name);
         Assert.All(last.Where(v => v.Instrument.StartsWith("buddy.memory.free", StringComparison.Ordinal)), v => Assert.Contains("buddy.arena=churn", v.Tags));

@@ -57,6 +57,28 @@ public class MetricsTests
     }
 
     [Fact]
+    public void Section_instruments_show_sections_and_bytes_online_as_the_arena_grows_and_shrinks()
+    {
+        using var arena = new BuddyArena(new ArenaOptions
+        {
+            Name = "metrics-sections", Size = 4 * Arenas.MiB, SectionSize = 4 * Arenas.MiB, MaximumSize = 16 * Arenas.MiB,
+            SectionIdleTime = Timeout.InfiniteTimeSpan,
+        });
+        nint[] blocks = [arena.Allocate(10), arena.Allocate(10), arena.Allocate(10)];
+        var values = Collect();
+        Assert.Equal(3, values[("buddy.sections.online", "metrics-sections", null)]);
+        Assert.Equal(2, values[("buddy.sections.added", "metrics-sections", null)]);
+        Assert.Equal(12 * Arenas.MiB, values[("buddy.arena.size", "metrics-sections", null)]);
+
+        foreach (nint block in blocks) arena.Free(block);
+        arena.RemoveFreeSections();
+        values = Collect();
+        Assert.Equal(1, values[("buddy.sections.online", "metrics-sections", null)]);
+        Assert.Equal(2, values[("buddy.sections.removed", "metrics-sections", null)]);
+        Assert.Equal(4 * Arenas.MiB, values[("buddy.arena.size", "metrics-sections", null)]);
+    }
+
+    [Fact]
     public void Reporter_instruments_count_passes_calls_and_bytes_and_time_each_call()
     {
         using var arena = new BuddyArena(new ArenaOptions { Name = "metrics-reporter", Size = 8 * Arenas.MiB, ZoneCount = 1 });
