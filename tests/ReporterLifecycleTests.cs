@@ -147,13 +147,15 @@ public class ReporterLifecycleTests
         var reporter = new PageReporter(arena, gated);
         var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
         gated.WaitUntilEntered();
-        var dispose = Background<bool>.Run(() =>
+        // What Dispose must wait for is the scatterlist coming back, not the other thread's return.
+        var dispose = Background<ArenaStatistics>.Run(() =>
         {
             reporter.Dispose();
-            return pass.IsCompleted;
+            return arena.GetStatistics();
         });
         gated.Open();
-        Assert.True(dispose.Join(), "Dispose returned while a pass still used the device");
+        ArenaStatistics atDispose = dispose.Join();
+        Assert.True(atDispose.ReportingPages == 0 && atDispose.ReportedPages == 1024, "Dispose returned while a pass still used the device");
         Assert.Equal(1, pass.Join().ReportedBlocks);
     }
 

@@ -144,6 +144,35 @@ public unsafe class SectionTests
     }
 
     [Fact]
+    public void A_section_used_only_through_per_cpu_caches_between_looks_stays_online()
+    {
+        var time = new FakeTimeProvider();
+        using var arena = Sectioned(perCpu: true, time: time, idle: TimeSpan.FromSeconds(8));
+        arena.Allocate(arena.MaxOrder); // the start section is full: caches refill from the added one
+        for (int i = 0; i < 8; i++)
+        {
+            arena.Free(arena.Allocate(0)); // a pair through this processor's cache, nothing held between looks
+            Pass(time, 4);
+        }
+        Assert.Equal(2, arena.OnlineSections);
+        Pass(time, 12);
+        Assert.Equal(1, arena.OnlineSections);
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void A_request_no_fresh_section_could_serve_adds_no_section()
+    {
+        using var arena = new BuddyArena(new ArenaOptions
+        {
+            Size = Section, SectionSize = Section, MaximumSize = 8 * Section, AtomicReservePercent = 10,
+        });
+        Assert.False(arena.TryAllocate(arena.MaxOrder, out _)); // a whole zone, which keeps 10% back
+        Assert.Equal(1, arena.OnlineSections);
+        Assert.True(arena.TryAllocate(arena.MaxOrder, out _, Migratetype.HighAtomic)); // the reserve is HighAtomic's
+    }
+
+    [Fact]
     public void A_section_never_goes_offline_while_a_block_is_allocated_cached_or_mid_report()
     {
         using var arena = Sectioned(perCpu: true);

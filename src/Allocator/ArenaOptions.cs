@@ -105,10 +105,16 @@ public sealed record ArenaOptions
     internal int MaximumSections => (int)(ResolvedMaximumSize / ResolvedSectionSize);
 
     /// <summary>
-    /// Page indices reserved per section: a power of two, so a page's section is one shift away.
+    /// Page indices reserved per section slot: a power of two, so a page's slot is one shift away.
     /// The indices past a section's pages are holes that cost only descriptor address space.
     /// </summary>
     internal int SectionIndexShift => 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(ResolvedSectionSize / PageSize) - 1);
+
+    /// <summary>Page indices in use: every slot but the last in full, the last up to its section's end.</summary>
+    internal long IndexPages => ((long)(MaximumSections - 1) << SectionIndexShift) + ResolvedSectionSize / PageSize;
+
+    /// <summary>Zone indices across every slot: bounds the per-CPU caches' per-zone counters.</summary>
+    internal const int MaxZoneSlots = 1 << 16;
 
     internal void Validate()
     {
@@ -128,19 +134,20 @@ public sealed record ArenaOptions
         if (MaximumSize != 0 && (MaximumSize < Size || MaximumSize % ResolvedSectionSize != 0))
             throw new ArgumentOutOfRangeException(nameof(MaximumSize), MaximumSize,
                 $"MaximumSize must be 0 (never grow) or a multiple of the section size ({ResolvedSectionSize} bytes) of at least Size ({Size}).");
-        if (ResolvedSectionSize / PageSize > 1L << 31)
-            throw SectionSize == 0
-                ? new ArgumentOutOfRangeException(nameof(Size), Size, "Size of a one-section arena must be at most 2^31 pages; split it with SectionSize.")
-                : new ArgumentOutOfRangeException(nameof(SectionSize), SectionSize, "SectionSize must be at most 2^31 pages.");
-        if ((ResolvedMaximumSize / ResolvedSectionSize) << SectionIndexShift >= uint.MaxValue)
+        if (ResolvedSectionSize / PageSize >= uint.MaxValue)
+            throw new ArgumentOutOfRangeException(SectionSize == 0 ? nameof(Size) : nameof(SectionSize), ResolvedSectionSize, "A section must be under 2^32 pages.");
+        if (ResolvedMaximumSize / ResolvedSectionSize > MaxZoneSlots || IndexPages >= uint.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(MaximumSize), ResolvedMaximumSize,
-                $"MaximumSize must be under 2^32 pages, counting each section as {1L << SectionIndexShift} pages (its size rounded up to a power of two).");
+                $"MaximumSize must be at most {MaxZoneSlots} sections and under 2^32 pages, counting each section but the last as {1L << SectionIndexShift} pages (its size rounded up to a power of two).");
         if (Backing == ArenaBacking.PinnedArray && ResolvedSectionSize + LargestBlockBytes > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(SectionSize), ResolvedSectionSize,
                 $"With PinnedArray backing, SectionSize plus one largest block ({LargestBlockBytes} bytes, for alignment) must fit one array ({Array.MaxLength} bytes).");
         if (SectionIdleTime < TimeSpan.Zero && SectionIdleTime != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(SectionIdleTime), SectionIdleTime, "SectionIdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
         long largestBlocks = ResolvedSectionSize / LargestBlockBytes;
+        if (ZoneCount >= 0 && ZoneCount <= largestBlocks && (long)MaximumSections * ResolveZoneCount() > MaxZoneSlots)
+            throw new ArgumentOutOfRangeException(nameof(MaximumSize), ResolvedMaximumSize,
+                $"MaximumSize allows {MaximumSections} sections of {ResolveZoneCount()} zones; at most {MaxZoneSlots} zones in all. Use larger sections or fewer zones.");
         if (ZoneCount < 0 || ZoneCount > Math.Min(largestBlocks, ushort.MaxValue))
             throw new ArgumentOutOfRangeException(nameof(ZoneCount), ZoneCount,
                 $"ZoneCount must be between 0 (automatic) and the number of largest blocks per section ({Math.Min(largestBlocks, ushort.MaxValue)}).");

@@ -105,7 +105,7 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
 }
 
 /// <summary>Sections online, the most there may be, and how many were added and removed so far.</summary>
-internal readonly record struct SectionCounts(int Online, int Maximum, long Added, long Removed);
+internal readonly record struct SectionCounts(int Online, int Maximum, long Added, long Removed, string? LastFailure);
 
 /// <summary>Allocator statistics: totals over the online sections, and per-zone detail by order and migratetype.</summary>
 public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
@@ -119,6 +119,7 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
         MaximumSections = sections.Maximum;
         SectionsAdded = sections.Added;
         SectionsRemoved = sections.Removed;
+        LastSectionFailure = sections.LastFailure;
         Zones = zones;
         PerCpuAllocations = cacheAllocations;
         PerCpuFrees = cacheFrees;
@@ -154,6 +155,8 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     public long SectionsAdded { get; }
     /// <summary>Sections taken offline, ever.</summary>
     public long SectionsRemoved { get; }
+    /// <summary>Why the last section that could not be added or taken offline failed, or null.</summary>
+    public string? LastSectionFailure { get; }
     /// <summary>Pages online.</summary>
     public long TotalPages { get; }
     /// <summary>Free pages: on free lists, pristine, mid-report, or in per-CPU caches.</summary>

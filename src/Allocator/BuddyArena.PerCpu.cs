@@ -159,6 +159,8 @@ public sealed unsafe partial class BuddyArena
                     held?.Lock.Exit();
                     held = zone;
                     zone.Lock.Enter();
+                    // Before the blocks are listed, as a report's put-back is: a search that missed them sees the count change.
+                    Interlocked.Increment(ref putBacks);
                 }
                 PageFlags memory = map[page].Flags & PageStates.Memory;
                 cache.CachedByZone[zone.Index] -= 1L << order;

@@ -11,7 +11,11 @@ public sealed unsafe partial class BuddyArena
 
     private volatile Subscription? subscription;
 
-    /// <summary>Counts batches put back, so a failing allocation can tell that blocks came back while it searched.</summary>
+    /// <summary>
+    /// Counts batches put back into zones, by reports and by per-CPU cache drains, so a failing
+    /// allocation can tell that blocks came back while it searched. Each is counted under the zone
+    /// lock before its blocks are listed.
+    /// </summary>
     private long putBacks;
 
     /// <summary>

@@ -17,16 +17,24 @@ public sealed unsafe partial class BuddyArena
     private readonly Zone?[] zoneTable;
     private readonly int zonesPerSection;
     private volatile SectionSet online;
-    /// <summary>Sections added so far; an allocation that saw no change since its search began may add one.</summary>
+    /// <summary>
+    /// Bumped when a section is added or an offline attempt puts its zones back: an allocation that saw
+    /// no change since its search began may add a section; otherwise it searches again.
+    /// </summary>
+    private int sectionEpoch;
     private int sectionsAddedCount;
     private int sectionsRemovedCount;
     /// <summary>Why the last attempt to add a section failed; null when it succeeded. Section lock held.</summary>
     private string? growthFailure;
+    /// <summary>The last failure to add or remove a section, for statistics. Section lock held.</summary>
+    private string? sectionFailure;
     /// <summary>Checks for idle sections while sections beyond the start are online. Section lock held.</summary>
     private ITimer? idleTimer;
 
     /// <summary>The shortest interval between idle checks, so a zero idle time does not spin a timer.</summary>
     private static readonly TimeSpan MinIdleCheck = TimeSpan.FromMilliseconds(10);
+    /// <summary>The longest, well inside what a timer accepts, however long the idle time.</summary>
+    private static readonly TimeSpan MaxIdleCheck = TimeSpan.FromHours(1);
 
     /// <summary>
     /// Takes offline, now, every section added beyond <see cref="Size"/> that is entirely free
@@ -58,7 +66,7 @@ public sealed unsafe partial class BuddyArena
 
     /// <summary>The zone of a page of an online section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Zone ZoneOf(uint page) => slots[page >> map.SectionShift]!.ZoneOf(page);
+    private Zone ZoneOf(uint page) => slots[map.SlotOf(page)]!.ZoneOf(page);
 
     /// <summary>Builds the section of a free slot and enters it in the slot and zone tables; the caller publishes it.</summary>
     private Section BringOnline(int slot)
@@ -72,14 +80,15 @@ public sealed unsafe partial class BuddyArena
 
     /// <summary>
     /// Adds a section for an allocation that found nothing free. Returns true when the caller should
-    /// search again: a section was added, by this call or by another since <paramref name="sectionsSeen"/>.
+    /// search again: a section was added, or zones came back, by this call or another since
+    /// <paramref name="epochSeen"/>. A request that no fresh section could serve adds nothing.
     /// </summary>
-    private bool TryGrow(int sectionsSeen)
+    private bool TryGrow(int epochSeen, int order, bool mayUseReserve)
     {
-        if (options.MaximumSections == options.StartSections) return false;
+        if (options.MaximumSections == options.StartSections || !FreshSectionServes(order, mayUseReserve)) return false;
         lock (sectionLock)
         {
-            if (Volatile.Read(ref sectionsAddedCount) != sectionsSeen) return true;
+            if (Volatile.Read(ref sectionEpoch) != epochSeen) return true;
             int slot = Array.IndexOf(slots, null);
             if (slot < 0) return false;
             Section section;
@@ -89,16 +98,27 @@ public sealed unsafe partial class BuddyArena
             }
             catch (OutOfMemoryException e)
             {
-                growthFailure = e.Message;
+                growthFailure = sectionFailure = e.Message;
                 return false;
             }
             growthFailure = null;
             online = new SectionSet(online.BySlot.Append(section));
-            // After the publish: a search that sees the new count also sees the new section.
+            // After the publish: a search that sees the new epoch also sees the new section.
+            Interlocked.Increment(ref sectionEpoch);
             Interlocked.Increment(ref sectionsAddedCount);
             StartIdleTimer();
             return true;
         }
+    }
+
+    /// <summary>
+    /// Whether a zone of a fresh section could serve the request: not when the block is larger than
+    /// what the zone keeps above its HighAtomic reserve, however many sections are added.
+    /// </summary>
+    private bool FreshSectionServes(int order, bool mayUseReserve)
+    {
+        Zone largest = online.BySlot[0].Zones[0];
+        return (1L << order) <= largest.Pages - (mayUseReserve ? 0 : largest.MinWatermark);
     }
 
     /// <summary>
@@ -115,6 +135,9 @@ public sealed unsafe partial class BuddyArena
             {
                 Section section = sections[i];
                 bool free = PagesInUse(section) == 0;
+                // Free but for blocks parked in per-CPU caches: send them home, so any later use of the
+                // section must take from its zones and show in its count of takes.
+                if (free && section.Zones.Any(z => CachedPagesOf(z) > 0)) DrainCaches();
                 long takes = section.Takes();
                 // Free since the last look only if nothing was taken meanwhile: a burst between two looks restarts the clock.
                 if (!free) section.FreeSince = null;
@@ -142,25 +165,27 @@ public sealed unsafe partial class BuddyArena
     /// </summary>
     private bool TryOffline(Section section)
     {
-        foreach (Zone zone in section.Zones)
+        if (section.Zones.Any(z => CachedPagesOf(z) > 0)) DrainCaches();
+        if (!section.TryIsolate())
         {
-            if (CachedPagesOf(zone) == 0) continue;
-            DrainCaches();
-            break;
+            // Allocations that met an isolated zone meanwhile may have found nothing: let them look again.
+            Interlocked.Increment(ref sectionEpoch);
+            return false;
         }
-        if (!section.TryIsolate()) return false;
         online = new SectionSet(online.BySlot.Where(s => s != section));
+        Interlocked.Increment(ref sectionsRemovedCount);
+        // The slot is free for reuse only once the section has let go of everything: a release that
+        // fails leaves the slot taken (and its memory leaked) rather than half reset.
+        section.Release(map);
         slots[section.Slot] = null;
         foreach (Zone zone in section.Zones) zoneTable[zone.Index] = null;
-        section.Release(map);
-        Interlocked.Increment(ref sectionsRemovedCount);
         return true;
     }
 
     private void StartIdleTimer()
     {
         if (idleTimer is not null || options.SectionIdleTime == Timeout.InfiniteTimeSpan) return;
-        TimeSpan period = options.SectionIdleTime / 4 < MinIdleCheck ? MinIdleCheck : options.SectionIdleTime / 4;
+        TimeSpan period = TimeSpan.FromTicks(Math.Clamp(options.SectionIdleTime.Ticks / 4, MinIdleCheck.Ticks, MaxIdleCheck.Ticks));
         idleTimer = time.CreateTimer(static state => ((BuddyArena)state!).OnIdleCheck(), this, period, period);
     }
 
@@ -170,10 +195,24 @@ public sealed unsafe partial class BuddyArena
         idleTimer = null;
     }
 
-    /// <summary>The idle timer's tick: a tick that finds the arena disposed does nothing.</summary>
+    /// <summary>
+    /// The idle timer's tick: a tick that finds the arena disposed does nothing. A failure to take a
+    /// section offline must not end the process from a timer thread: the section stays as it is and
+    /// the failure is kept for <see cref="ArenaStatistics.LastSectionFailure"/>.
+    /// </summary>
     private void OnIdleCheck()
     {
         if (!gate.TryEnter(out OperationGate.Scope scope)) return;
-        using (scope) RemoveSections(whenIdle: true);
+        using (scope)
+        {
+            try
+            {
+                RemoveSections(whenIdle: true);
+            }
+            catch (Exception e) when (e is OutOfMemoryException or InvalidOperationException)
+            {
+                lock (sectionLock) sectionFailure = $"Taking a section offline failed: {e.Message}";
+            }
+        }
     }
 }

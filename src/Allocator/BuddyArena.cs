@@ -46,22 +46,22 @@ public sealed unsafe partial class BuddyArena : IDisposable
             if (options.Backing == ArenaBacking.Reserve)
                 reservation = VirtualMemory.Map((nuint)options.ResolvedMaximumSize, (nuint)options.LargestBlockBytes);
             // Zero-filled and lazily backed: descriptors of untouched blocks, and of slots never online, cost nothing.
-            nuint indexPages = (nuint)slotCount << options.SectionIndexShift;
+            nuint indexPages = (nuint)options.IndexPages;
             descriptorMapping = VirtualMemory.Map(indexPages * (nuint)sizeof(PageDescriptor)
                 + Math.Max(1, indexPages >> options.PageblockOrder), (nuint)Environment.SystemPageSize);
             var descriptors = (PageDescriptor*)descriptorMapping.Base;
             map = new PageMap(options.PageSize, options.MaxOrder, options.PageblockOrder, options.SectionIndexShift, slotCount,
-                descriptors, (Migratetype*)(descriptors + indexPages));
+                (uint)indexPages, descriptors, (Migratetype*)(descriptors + indexPages));
             var start = new Section[options.StartSections];
             for (int slot = 0; slot < start.Length; slot++) start[slot] = BringOnline(slot);
             online = new SectionSet(start);
+            caches = BuildCaches(options, zoneTable.Length);
         }
         catch
         {
             ReleaseArenaMemory();
             throw;
         }
-        caches = BuildCaches(options, zoneTable.Length);
         cacheMask = caches.Length - 1;
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
         instruments.Register(this);
@@ -148,11 +148,11 @@ public sealed unsafe partial class BuddyArena : IDisposable
             uint page = AllocateFromCache(order, listType, zeroed, out PageFlags memory);
             while (page == PageDescriptor.None)
             {
-                int sectionsSeen = Volatile.Read(ref sectionsAddedCount);
+                int epochSeen = Volatile.Read(ref sectionEpoch);
                 page = AllocatePage(order, listType, mayUseReserve, zeroed, out memory);
                 if (page != PageDescriptor.None) break;
                 // Nothing free online: add a section and try again, unless the arena is at its maximum.
-                if (TryGrow(sectionsSeen)) continue;
+                if (TryGrow(epochSeen, order, mayUseReserve)) continue;
                 RecordFailure();
                 address = 0;
                 return false;
@@ -208,7 +208,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
                     zeroSkipped += cache.ZeroSkippedBytes;
                 }
                 var sections = new SectionCounts(set.BySlot.Length, options.MaximumSections,
-                    Volatile.Read(ref sectionsAddedCount), Volatile.Read(ref sectionsRemovedCount));
+                    Volatile.Read(ref sectionsAddedCount), Volatile.Read(ref sectionsRemovedCount), sectionFailure);
                 return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots, allocations, frees, zeroSkipped, sections);
             }
             finally

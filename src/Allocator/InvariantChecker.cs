@@ -18,7 +18,7 @@ internal static class InvariantChecker
                     problems.Add($"per-CPU cache {index} stack {stack}: broken or longer than its count {cache.Count(stack)}");
                     break;
                 }
-                if (slots[p >> map.SectionShift] is not { } section || p - section.FirstPage >= section.Pages)
+                if (slots[map.SlotOf(p)] is not { } section || p - section.FirstPage >= section.Pages)
                 {
                     problems.Add($"per-CPU cache {index} stack {stack}: page {p} lies in no online section");
                     break;

@@ -25,13 +25,12 @@ internal sealed unsafe class PageMap
     public readonly PageDescriptor* Descriptors;
     public readonly Migratetype* PageblockTypes;
 
-    public PageMap(int pageSize, int maxOrder, int pageblockOrder, int sectionShift, int slots, PageDescriptor* descriptors, Migratetype* pageblockTypes)
+    public PageMap(int pageSize, int maxOrder, int pageblockOrder, int sectionShift, int slots, uint totalPages, PageDescriptor* descriptors, Migratetype* pageblockTypes)
     {
         PageSize = pageSize;
         PageShift = System.Numerics.BitOperations.Log2((uint)pageSize);
         SectionShift = sectionShift;
         SectionBias = new nint[slots];
-        uint totalPages = (uint)slots << sectionShift;
         MaxOrder = maxOrder;
         PageblockOrder = pageblockOrder;
         TotalPages = totalPages;
@@ -41,7 +40,11 @@ internal sealed unsafe class PageMap
 
     /// <summary>The address of a page of an online section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public nint AddressOf(uint page) => SectionBias[page >> SectionShift] + ((nint)page << PageShift);
+    public nint AddressOf(uint page) => SectionBias[SlotOf(page)] + ((nint)page << PageShift);
+
+    /// <summary>The slot of a page: a 64-bit shift, since a one-section arena's shift may be 32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int SlotOf(uint page) => (int)((ulong)page >> SectionShift);
 
     public uint LargestBlockPages => 1u << MaxOrder;
 

@@ -40,7 +40,7 @@ internal sealed unsafe class Section
         Slot = slot;
         Bytes = options.ResolvedSectionSize;
         Pages = (uint)(Bytes >> pageShift);
-        FirstPage = (uint)slot << options.SectionIndexShift;
+        FirstPage = (uint)((ulong)slot << options.SectionIndexShift);
         Base = address;
         Bias = address - ((nint)FirstPage << pageShift);
         Array = array;
@@ -85,7 +85,15 @@ internal sealed unsafe class Section
                 try
                 {
                     nint memory = (nint)NativeMemory.AlignedAlloc((nuint)bytes, (nuint)options.LargestBlockBytes);
-                    return new Section(slot, options, map, pageShift, zoneBase, memory, null, 0);
+                    try
+                    {
+                        return new Section(slot, options, map, pageShift, zoneBase, memory, null, 0);
+                    }
+                    catch
+                    {
+                        NativeMemory.AlignedFree((void*)memory);
+                        throw;
+                    }
                 }
                 catch (OutOfMemoryException e)
                 {
@@ -121,16 +129,20 @@ internal sealed unsafe class Section
     /// </summary>
     public bool TryIsolate()
     {
-        for (int i = 0; i < Zones.Length; i++)
+        int isolated = 0;
+        try
         {
-            bool isolated;
-            lock (Zones[i].Lock) isolated = Zones[i].TryIsolate();
-            if (isolated) continue;
-            for (int j = 0; j < i; j++)
-                lock (Zones[j].Lock) Zones[j].UndoIsolation();
-            return false;
+            for (; isolated < Zones.Length; isolated++)
+                lock (Zones[isolated].Lock)
+                    if (!Zones[isolated].TryIsolate()) break;
         }
-        return true;
+        finally
+        {
+            if (isolated < Zones.Length)
+                for (int j = 0; j < isolated; j++)
+                    lock (Zones[j].Lock) Zones[j].UndoIsolation();
+        }
+        return isolated == Zones.Length;
     }
 
     /// <summary>
