@@ -110,7 +110,8 @@ public class PageFlagSpinTests
             new PageReporterOptions { Delay = TimeSpan.Zero, ReportOrder = 0, Capacity = 1, Mode = mode });
         reporter.Start();
         long refusals = 0;
-        for (int i = 0; i < 200_000; i++)
+        // At least 200,000 rounds, and on until the reporter has taken the page (its thread may start late on a busy machine).
+        for (int i = 0; i < 200_000 || (i < 50_000_000 && (i % 1024 != 0 || reporter.GetStatistics().DeviceCalls == 0)); i++)
         {
             if (!arena.TryAllocate(0, out nint block))
             {
