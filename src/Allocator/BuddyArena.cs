@@ -146,14 +146,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
             Migratetype listType = options.GroupByMobility ? migratetype : Migratetype.Movable;
             bool mayUseReserve = migratetype == Migratetype.HighAtomic;
             uint page = AllocateFromCache(order, listType, zeroed, out PageFlags memory);
-            while (page == PageDescriptor.None)
+            if (page == PageDescriptor.None) page = AllocateOrGrow(order, listType, mayUseReserve, zeroed, out memory);
+            if (page == PageDescriptor.None)
             {
-                int epochSeen = Volatile.Read(ref sectionEpoch);
-                page = AllocatePage(order, listType, mayUseReserve, zeroed, out memory);
-                if (page != PageDescriptor.None) break;
-                // Nothing free online: add a section and try again, unless the arena is at its maximum.
-                if (TryGrow(epochSeen, order, mayUseReserve)) continue;
-                RecordFailure();
                 address = 0;
                 return false;
             }
@@ -280,6 +275,21 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 merged = zone.Free(page, d.Order, options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None);
             }
             NotifyFreeBlock(zone, merged);
+        }
+    }
+
+    /// <summary>The zone path; when nothing is free online, adds a section and searches again, up to the maximum.</summary>
+    private uint AllocateOrGrow(int order, Migratetype type, bool mayUseReserve, bool zeroed, out PageFlags memory)
+    {
+        while (true)
+        {
+            int epochSeen = Volatile.Read(ref sectionEpoch);
+            uint page = AllocatePage(order, type, mayUseReserve, zeroed, out memory);
+            if (page != PageDescriptor.None || !TryGrow(epochSeen, order, mayUseReserve))
+            {
+                if (page == PageDescriptor.None) RecordFailure();
+                return page;
+            }
         }
     }
 
