@@ -117,9 +117,9 @@ TEST(Errors, InvalidArgument) {
     buddy_options bad = Options(5 * MiB);
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&bad, &none), "Size");
     EXPECT_EQ(nullptr, none);
-    buddy_options reserved = Options(8 * MiB);
-    reserved.reserved = 1;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&reserved, &none), "reserved");
+    buddy_options maximum = Options(8 * MiB);
+    maximum.maximum_size_mib = 12;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&maximum, &none), "MaximumSize");
     EXPECT_EQ(nullptr, none);
     Arena arena(8 * MiB);
     void* block = nullptr;
@@ -129,6 +129,23 @@ TEST(Errors, InvalidArgument) {
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(arena, 4096, nullptr), "block");
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(nullptr, 4096, &block), "arena");
     EXPECT_EQ(0u, Stats(arena).allocated_bytes);
+}
+
+TEST(Sections, AnArenaGrowsSectionBySectionToItsMaximumThenRunsOutOfMemory) {
+    buddy_options options = Options(4 * MiB);
+    options.maximum_size_mib = 16;
+    Arena arena(options);
+    EXPECT_EQ(4 * MiB, Stats(arena).total_bytes);
+    std::vector<void*> blocks(4);
+    for (void*& block : blocks) {
+        ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+        std::memset(block, 0x5A, 4 * MiB);
+    }
+    EXPECT_EQ(16 * MiB, Stats(arena).total_bytes);
+    void* more = nullptr;
+    ExpectError(BUDDY_E_OUT_OF_MEMORY, buddy_alloc(arena, 4096, &more), "maximum size of 16777216 bytes");
+    for (void* block : blocks) EXPECT_EQ(BUDDY_OK, buddy_free(arena, block));
+    EXPECT_EQ(16 * MiB, Stats(arena).free_bytes);
 }
 
 TEST(Errors, OutOfMemory) {

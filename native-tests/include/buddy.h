@@ -55,7 +55,9 @@ typedef struct buddy_options {
     uint32_t device;                /* BUDDY_DEVICE_*; any other value is refused */
     uint32_t device_delay_ms;       /* added latency per report (testing); 0: none */
     uint32_t report_wait_timeout_ms;/* longest wait for a block mid-report; 0: 30000 */
-    uint32_t reserved;              /* must be 0 */
+    uint32_t maximum_size_mib;      /* 0: never grows (this field was `reserved`, always 0); else the arena
+                                       grows in sections of `size` up to this many MiB, a multiple of
+                                       `size`, and added sections free for 30 s go offline */
 } buddy_options;
 
 typedef struct buddy_stats {

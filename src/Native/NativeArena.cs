@@ -26,6 +26,9 @@ internal sealed class NativeArena
         Arena = new BuddyArena(new ArenaOptions
         {
             Size = checked((long)options.Size),
+            // A growing arena's sections are the size it starts with.
+            SectionSize = options.MaximumSizeMiB == 0 ? 0 : checked((long)options.Size),
+            MaximumSize = (long)options.MaximumSizeMiB << 20,
             ZoneCount = checked((int)options.ZoneCount),
             Backing = options.Backing == 1 ? ArenaBacking.Reserve : ArenaBacking.AlignedAlloc,
             PoisonFreedMemory = (options.Flags & NativeOptions.Poison) != 0,

@@ -20,7 +20,6 @@ internal static unsafe class NativeExports
         {
             if (options is null || arena is null) return Fail(Status.InvalidArgument, "options and arena must not be NULL.");
             *arena = 0;
-            if (options->Reserved != 0) return Fail(Status.InvalidArgument, "options.reserved must be 0.");
             *arena = ArenaHandles.Add(new NativeArena(*options));
             return Status.Ok;
         }
@@ -180,7 +179,8 @@ internal static unsafe class NativeExports
                 order = holder.Arena.OrderForSize((long)size);
             }
             if (!holder.Arena.TryAllocate(order, out nint address, Migratetype.Movable, zeroed))
-                return Fail(Status.OutOfMemory, $"No free block of order {order} ({holder.Arena.BytesOfOrder(order)} bytes).");
+                return Fail(Status.OutOfMemory,
+                    $"No free block of order {order} ({holder.Arena.BytesOfOrder(order)} bytes) in {holder.Arena.OnlineBytes} bytes online; maximum size of {holder.Arena.MaximumSize} bytes.");
             *block = (void*)address;
             return Status.Ok;
         }

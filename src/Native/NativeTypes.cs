@@ -28,7 +28,8 @@ internal struct NativeOptions
     public uint Device;
     public uint DeviceDelayMs;
     public uint ReportWaitTimeoutMs;
-    public uint Reserved;
+    /// <summary>0: never grows. Otherwise the arena grows in sections of Size up to this many MiB.</summary>
+    public uint MaximumSizeMiB;
 
     public const uint Poison = 1, Validate = 2, InPlace = 4;
     public const uint KnownFlags = Poison | Validate | InPlace;
