@@ -120,6 +120,9 @@ public class PageFlagSpinTests
             }
             *(byte*)block = 1;
             arena.Free(block);
+            // A busy thread keeps its cache from automatic passes: send the page home now and then, so
+            // refills meet it mid-report.
+            if (perCpu && i % 16 == 0) arena.DrainPerCpuCaches();
         }
         reporter.Stop();
         Assert.Equal(0, refusals);

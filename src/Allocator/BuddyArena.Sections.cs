@@ -38,7 +38,7 @@ public sealed unsafe partial class BuddyArena
 
     /// <summary>
     /// Takes offline, now, every section added beyond <see cref="Size"/> that is entirely free
-    /// (blocks in per-CPU caches are drained home first), ignoring <see cref="ArenaOptions.SectionIdleTime"/>.
+    /// (blocks in thread caches are drained home first), ignoring <see cref="ArenaOptions.SectionIdleTime"/>.
     /// A section with a block allocated or mid-report stays. Returns how many went offline.
     /// </summary>
     public int RemoveFreeSections()
@@ -131,13 +131,18 @@ public sealed unsafe partial class BuddyArena
         {
             int removed = 0;
             Section[] sections = online.BySlot;
+            long[] cached = CountCachedPages();
             for (int i = sections.Length - 1; i >= 0 && sections[i].Slot >= options.StartSections; i--)
             {
                 Section section = sections[i];
-                bool free = PagesInUse(section) == 0;
-                // Free but for blocks parked in per-CPU caches: send them home, so any later use of the
+                bool free = PagesInUse(section, cached) == 0;
+                // Free but for blocks parked in thread caches: send them home, so any later use of the
                 // section must take from its zones and show in its count of takes.
-                if (free && section.Zones.Any(z => CachedPagesOf(z) > 0)) DrainCaches();
+                if (free && section.Zones.Any(z => cached[z.Index] > 0))
+                {
+                    DrainCaches();
+                    cached = CountCachedPages();
+                }
                 long takes = section.Takes();
                 // Free since the last look only if nothing was taken meanwhile: a burst between two looks restarts the clock.
                 if (!free) section.FreeSince = null;
@@ -151,12 +156,26 @@ public sealed unsafe partial class BuddyArena
         }
     }
 
-    /// <summary>Pages of the section allocated to users, not counting per-CPU caches (racy read).</summary>
-    private long PagesInUse(Section section)
+    /// <summary>Pages of the section allocated to users, not counting thread caches (racy read).</summary>
+    private static long PagesInUse(Section section, long[] cached)
     {
         long pages = 0;
-        foreach (Zone zone in section.Zones) pages += Volatile.Read(ref zone.AllocatedPages) - CachedPagesOf(zone);
+        foreach (Zone zone in section.Zones) pages += Volatile.Read(ref zone.AllocatedPages) - cached[zone.Index];
         return pages;
+    }
+
+    /// <summary>Pages in thread caches by zone index, counted with the caches claimed.</summary>
+    private long[] CountCachedPages()
+    {
+        ThreadCache[] all = EnterCaches();
+        try
+        {
+            return CachedPagesByZone(all);
+        }
+        finally
+        {
+            ExitCaches(all);
+        }
     }
 
     /// <summary>
@@ -165,7 +184,8 @@ public sealed unsafe partial class BuddyArena
     /// </summary>
     private bool TryOffline(Section section)
     {
-        if (section.Zones.Any(z => CachedPagesOf(z) > 0)) DrainCaches();
+        long[] cached = CountCachedPages();
+        if (section.Zones.Any(z => cached[z.Index] > 0)) DrainCaches();
         if (!section.TryIsolate())
         {
             // Allocations that met an isolated zone meanwhile may have found nothing: let them look again.

@@ -55,14 +55,14 @@ public sealed unsafe partial class BuddyArena : IDisposable
             var start = new Section[options.StartSections];
             for (int slot = 0; slot < start.Length; slot++) start[slot] = BringOnline(slot);
             online = new SectionSet(start);
-            caches = BuildCaches(options, zoneTable.Length);
         }
         catch
         {
             ReleaseArenaMemory();
             throw;
         }
-        cacheMask = caches.Length - 1;
+        (cachedOrders, cacheHigh, cacheBatch) = CacheShape(options);
+        if (cachedOrders > 0) cacheId = TakeCacheId();
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
         instruments.Register(this);
     }
@@ -140,23 +140,31 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         ValidateOrder(order);
         ValidateMigratetype(migratetype);
+        // Without grouping every block shares the Movable lists; the HighAtomic reserve stays HighAtomic's.
+        Migratetype listType = options.GroupByMobility ? migratetype : Migratetype.Movable;
+        if (order < cachedOrders && listType <= Migratetype.Reclaimable && CacheOfThisThread() is { } cache
+            && TryAllocateCached(cache, order, listType, zeroed, out address))
+            return true;
+        return TryAllocateFromZones(order, listType, migratetype == Migratetype.HighAtomic, zeroed, out address);
+    }
+
+    private bool TryAllocateFromZones(int order, Migratetype listType, bool mayUseReserve, bool zeroed, out nint address)
+    {
+        string? damage = null;
         using (gate.Enter())
         {
-            // Without grouping every block shares the Movable lists; the HighAtomic reserve stays HighAtomic's.
-            Migratetype listType = options.GroupByMobility ? migratetype : Migratetype.Movable;
-            bool mayUseReserve = migratetype == Migratetype.HighAtomic;
-            uint page = AllocateFromCache(order, listType, zeroed, out PageFlags memory);
-            if (page == PageDescriptor.None) page = AllocateOrGrow(order, listType, mayUseReserve, zeroed, out memory);
+            uint page = AllocateOrGrow(order, listType, mayUseReserve, zeroed, out PageFlags memory);
             if (page == PageDescriptor.None)
             {
                 address = 0;
                 return false;
             }
             address = AddressOf(page);
-            if ((memory & PageFlags.Poisoned) != 0) CheckPoison(page, order);
+            if ((memory & PageFlags.Poisoned) != 0) damage = FindPoisonDamage(address, order);
             if (zeroed && (memory & PageFlags.Zeroed) == 0) NativeMemory.Clear((void*)address, (nuint)BytesOf(order));
-            return true;
         }
+        if (damage is not null) throw PoisonDamaged(address, damage);
+        return true;
     }
 
     /// <summary>Frees a block; its order comes from its descriptor.</summary>
@@ -188,19 +196,20 @@ public sealed unsafe partial class BuddyArena : IDisposable
         using (gate.Enter())
         lock (sectionLock)
         {
-            EnterCaches();
+            ThreadCache[] all = EnterCaches();
             try
             {
                 SectionSet set = online;
+                long[] cached = CachedPagesByZone(all);
                 var snapshots = new ZoneStatistics[set.Zones.Length];
                 for (int i = 0; i < snapshots.Length; i++)
-                    lock (set.Zones[i].Lock) snapshots[i] = new ZoneStatistics(set.Zones[i], options.MaxOrder, CachedPagesOf(set.Zones[i]));
-                long allocations = 0, frees = 0, zeroSkipped = 0;
-                foreach (PerCpuCache cache in caches)
+                    lock (set.Zones[i].Lock) snapshots[i] = new ZoneStatistics(set.Zones[i], options.MaxOrder, cached[set.Zones[i].Index]);
+                long allocations = retiredAllocations, frees = retiredFrees, zeroSkipped = retiredZeroSkipped;
+                foreach (ThreadCache cache in all)
                 {
-                    allocations += cache.Allocations;
-                    frees += cache.Frees;
-                    zeroSkipped += cache.ZeroSkippedBytes;
+                    allocations += cache.State.Allocations;
+                    frees += cache.State.Frees;
+                    zeroSkipped += cache.State.ZeroSkippedBytes;
                 }
                 var sections = new SectionCounts(set.BySlot.Length, options.MaximumSections,
                     Volatile.Read(ref sectionsAddedCount), Volatile.Read(ref sectionsRemovedCount), sectionFailure);
@@ -208,7 +217,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
             }
             finally
             {
-                ExitCaches();
+                ExitCaches(all);
             }
         }
     }
@@ -221,17 +230,19 @@ public sealed unsafe partial class BuddyArena : IDisposable
         lock (sectionLock)
         {
             var problems = new List<string>();
-            EnterCaches();
+            ThreadCache[] all = EnterCaches();
             try
             {
                 SectionSet set = online;
-                for (int i = 0; i < caches.Length; i++) InvariantChecker.CheckCache(caches[i], i, map, slots, problems);
+                for (int i = 0; i < all.Length; i++) InvariantChecker.CheckCache(all[i], i, cachedOrders, map, slots, problems);
+                if (problems.Count > 0) throw new ArenaCorruptionException(problems);
+                long[] cached = CachedPagesByZone(all);
                 foreach (Zone zone in set.Zones)
-                    lock (zone.Lock) InvariantChecker.CheckZone(zone, map, problems, CachedPagesOf(zone));
+                    lock (zone.Lock) InvariantChecker.CheckZone(zone, map, problems, cached[zone.Index]);
             }
             finally
             {
-                ExitCaches();
+                ExitCaches(all);
             }
             if (problems.Count > 0) throw new ArenaCorruptionException(problems);
         }
@@ -242,7 +253,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         if (Interlocked.Exchange(ref disposed, 1) != 0) return;
         instruments.Unregister(this);
+        CloseCaches();
         gate.Close();
+        ReturnCacheId();
         lock (sectionLock) StopIdleTimer();
         ReleaseArenaMemory();
         // Drops the pinned arrays too, so the GC can take them back while the arena object lives on.
@@ -251,11 +264,11 @@ public sealed unsafe partial class BuddyArena : IDisposable
 
     private void Free(nint address, int expectedOrder, long size)
     {
+        if (cachedOrders > 0 && CacheOfThisThread() is { } cache && TryFreeCached(cache, address, expectedOrder)) return;
         using (gate.Enter())
         {
             uint page = PageOf(address, out Section section);
             Zone zone = section.ZoneOf(page);
-            if (TryFreeToCache(page, zone, expectedOrder)) return;
             int merged;
             lock (zone.Lock)
             {
@@ -390,20 +403,24 @@ public sealed unsafe partial class BuddyArena : IDisposable
         }
     }
 
-    /// <summary>Checks a poisoned block in spans an int can count, since a block may exceed 2 GiB.</summary>
-    private void CheckPoison(uint page, int order)
+    /// <summary>Checks a poisoned block in spans an int can count, since a block may exceed 2 GiB; null when intact.</summary>
+    private string? FindPoisonDamage(nint address, int order)
     {
-        nint address = AddressOf(page);
         long length = BytesOf(order);
         for (long offset = 0; offset < length; offset += MaxSpan)
         {
             var bytes = new ReadOnlySpan<byte>((void*)(address + (nint)offset), (int)Math.Min(MaxSpan, length - offset));
             int changed = bytes.IndexOfAnyExcept(PageMap.Poison);
-            if (changed < 0) continue;
-            byte found = bytes[changed];
-            Free(address);
-            throw new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: byte {offset + changed} is 0x{found:x2}, not the poison 0x{PageMap.Poison:x2}."]);
+            if (changed >= 0) return $"byte {offset + changed} is 0x{bytes[changed]:x2}, not the poison 0x{PageMap.Poison:x2}";
         }
+        return null;
+    }
+
+    /// <summary>Gives the damaged block back, so the arena stays whole, and says what was found.</summary>
+    private ArenaCorruptionException PoisonDamaged(nint address, string damage)
+    {
+        Free(address);
+        return new ArenaCorruptionException([$"The block at 0x{address:x} was written after it was freed: {damage}."]);
     }
 
     private const int MaxSpan = 1 << 30;

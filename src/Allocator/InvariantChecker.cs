@@ -6,11 +6,13 @@ internal static class InvariantChecker
     private const int MaxProblems = 100;
 
     /// <summary>Every block on a cache's stacks is a per-CPU head of the stack's order; counts match.</summary>
-    public static void CheckCache(PerCpuCache cache, int index, PageMap map, Section?[] slots, List<string> problems)
+    public static void CheckCache(ThreadCache cache, int index, int cachedOrders, PageMap map, Section?[] slots, List<string> problems)
     {
-        for (int stack = 0; stack < (PerCpuCache.MaxOrder + 1) * PerCpuCache.Types; stack++)
+        long bytes = 0;
+        for (int stack = 0; stack < cachedOrders * ThreadCache.Types; stack++)
         {
-            int order = stack / PerCpuCache.Types, count = 0;
+            int order = stack / ThreadCache.Types, count = 0;
+            bytes += (long)cache.Count(stack) * map.PageSize << order;
             for (uint p = cache.Head(stack); p != PageDescriptor.None && problems.Count < MaxProblems; p = map[p].Next)
             {
                 if (p >= map.TotalPages || ++count > cache.Count(stack))
@@ -28,6 +30,7 @@ internal static class InvariantChecker
             }
             if (count != cache.Count(stack)) problems.Add($"per-CPU cache {index} stack {stack}: count is {cache.Count(stack)}, stack holds {count}");
         }
+        if (bytes != cache.State.CachedBytes) problems.Add($"per-CPU cache {index}: counts {cache.State.CachedBytes} bytes, its stacks hold {bytes}");
     }
 
     public static void CheckZone(Zone zone, PageMap map, List<string> problems, long cachedByCaches)

@@ -45,6 +45,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// <summary>Set by Dispose before it waits for passes: a pass that starts after it does no work.</summary>
     private volatile bool closing;
     private bool waitingForDelay;
+    /// <summary>Busy threads' caches held blocks at the last automatic pass (pass lock held to write).</summary>
+    private volatile bool cachesBusy;
     private bool waitingForWork;
     private int liveThreads;
     private long wakeups;
@@ -221,8 +223,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             Interlocked.Increment(ref wakeups);
             lock (signal) state = Active;
             if (!TryRunPass(self, out ReportingPassResult result)) return;
-            // Frees during the pass asked for another; so does work left over by the budget.
-            if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted)
+            // Frees during the pass asked for another; so does work left over by the budget or in busy caches.
+            if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted || cachesBusy)
                 lock (signal) state = Requested;
         }
     }
@@ -289,8 +291,11 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         {
             ObjectDisposedException.ThrowIf(passesClosed, this);
             long stopsAtStart = Interlocked.Read(ref stops);
-            // Small blocks parked in per-CPU caches go home first, so they can merge and be reported.
-            arena.DrainPerCpuCaches();
+            // Blocks parked in thread caches go home first, so they can merge and be reported: every
+            // cache when asked for a pass now; otherwise only idle threads' caches, and a pass is asked
+            // for later while busy ones still hold blocks, which their owners are about to reuse.
+            if (ignoreThreshold) arena.DrainPerCpuCaches();
+            else cachesBusy = arena.DrainIdleCaches() > 0;
             if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
                 return default;
             long blocks = 0, bytes = 0, calls = 0, failures = 0;
