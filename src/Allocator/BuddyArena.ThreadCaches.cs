@@ -83,6 +83,7 @@ public sealed unsafe partial class BuddyArena
         return cache is not null && cache.Arena == this ? cache : FindCache();
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private ThreadCache? FindCache()
     {
         ThreadCache?[]? table = cachesOfThread;

@@ -148,6 +148,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         return TryAllocateFromZones(order, listType, migratetype == Migratetype.HighAtomic, zeroed, out address);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the cache path's frame small
     private bool TryAllocateFromZones(int order, Migratetype listType, bool mayUseReserve, bool zeroed, out nint address)
     {
         string? damage = null;
@@ -265,6 +266,12 @@ public sealed unsafe partial class BuddyArena : IDisposable
     private void Free(nint address, int expectedOrder, long size)
     {
         if (cachedOrders > 0 && CacheOfThisThread() is { } cache && TryFreeCached(cache, address, expectedOrder)) return;
+        FreeToZone(address, expectedOrder, size);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the cache path's frame small
+    private void FreeToZone(nint address, int expectedOrder, long size)
+    {
         using (gate.Enter())
         {
             uint page = PageOf(address, out Section section);
@@ -469,18 +476,25 @@ public sealed unsafe partial class BuddyArena : IDisposable
         if (reservation is { } mapping) VirtualMemory.Unmap(mapping);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ValidateOrder(int order)
     {
-        if ((uint)order > (uint)options.MaxOrder)
-            throw new ArgumentOutOfRangeException(nameof(order), order, $"Order must be between 0 and {options.MaxOrder}.");
+        if ((uint)order > (uint)options.MaxOrder) ThrowBadOrder(order);
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadOrder(int order)
+        => throw new ArgumentOutOfRangeException(nameof(order), order, $"Order must be between 0 and {options.MaxOrder}.");
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ValidateMigratetype(Migratetype migratetype)
     {
-        if (!Migratetypes.IsAllocatable(migratetype))
-            throw new ArgumentOutOfRangeException(nameof(migratetype), migratetype,
-                "Migratetype must be Unmovable, Movable, Reclaimable or HighAtomic.");
+        if (!Migratetypes.IsAllocatable(migratetype)) ThrowBadMigratetype(migratetype);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowBadMigratetype(Migratetype migratetype)
+        => throw new ArgumentOutOfRangeException(nameof(migratetype), migratetype, "Migratetype must be Unmovable, Movable, Reclaimable or HighAtomic.");
 
     private static ArgumentException NotAllocated(nint address, PageFlags flags) => (flags & (PageFlags.Buddy | PageFlags.PerCpu)) != 0
         ? new ArgumentException($"Double free: the block at 0x{address:x} is already free.", "address")
