@@ -17,9 +17,14 @@ public abstract class PeerBenchmarks
     public string Allocator { get; set; } = "";
 
     /// <summary>The peers that load here; each missing one is printed with its reason.</summary>
-    public static IEnumerable<string> AvailablePeers()
+    public static IEnumerable<string> AvailablePeers() => Available(Peers.Names);
+
+    /// <summary>The peers two threads may call at once (the array pool and mmap peers keep a plain dictionary).</summary>
+    public static IEnumerable<string> ThreadSafePeers() => Available(Peers.Names.Except(["arraypool", "mmap"]));
+
+    private static IEnumerable<string> Available(IEnumerable<string> names)
     {
-        foreach (string name in Peers.Names)
+        foreach (string name in names)
         {
             using IPeer? peer = Peers.TryCreate(name, TimeSpan.FromSeconds(2), out string? missing);
             if (peer is null) Console.WriteLine($"// skipped {name}: {missing}");
@@ -40,7 +45,7 @@ public class PeerPairBenchmarks : PeerBenchmarks
 {
     private const int Pairs = 1000;
 
-    [Params(4096, 65536, 2 << 20)]
+    [Params(4096, 65536, 256 << 10, 2 << 20)]
     public int Bytes { get; set; }
 
     [Benchmark(OperationsPerInvoke = Pairs)]
@@ -113,38 +118,5 @@ public unsafe class ZeroedBenchmarks
         nint block = dirty.AllocateZeroed(9);
         *(byte*)block = 1;
         dirty.Free(block);
-    }
-}
-
-/// <summary>Order-0 pairs from one thread and from two at once: per-CPU lists should scale.</summary>
-[MemoryDiagnoser]
-public class ThreadScalingBenchmarks
-{
-    private const int Pairs = 100_000;
-    private BuddyArena arena = null!;
-
-    [Params(1, 2)]
-    public int Threads { get; set; }
-
-    [GlobalSetup]
-    public void Setup() => arena = new BuddyArena(new ArenaOptions { Size = 256L << 20, Backing = ArenaBacking.Reserve });
-
-    [GlobalCleanup]
-    public void Cleanup() => arena.Dispose();
-
-    /// <summary>Operations per invoke count every thread's pairs: lower is better, flat means linear scaling.</summary>
-    [Benchmark(OperationsPerInvoke = Pairs)]
-    public void OrderZeroPairs()
-    {
-        var workers = new Thread[Threads];
-        for (int t = 0; t < Threads; t++)
-        {
-            workers[t] = new Thread(() =>
-            {
-                for (int i = 0; i < Pairs / Threads; i++) arena.Free(arena.Allocate(0));
-            });
-            workers[t].Start();
-        }
-        foreach (Thread worker in workers) worker.Join();
     }
 }

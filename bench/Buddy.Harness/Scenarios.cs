@@ -79,21 +79,36 @@ public static unsafe class Scenarios
         return (buddy, raw);
     }
 
-    /// <summary>Mixed-order operations per second with a busy reporter (delay 10 ms) and without one.</summary>
-    public static (double With, double Without) ReporterOverhead(int operations)
+    /// <summary>
+    /// Mixed-order operations per second with the reporter started at <paramref name="delay"/> and
+    /// without one: runs of <paramref name="duration"/> each, interleaved, medians of <paramref name="rounds"/>.
+    /// </summary>
+    public static (double With, double Without) ReporterOverhead(TimeSpan delay, TimeSpan duration, int rounds)
     {
         double Run(bool reporting)
         {
             using var arena = new BuddyArena(new ArenaOptions { Size = 1L << 30, Backing = ArenaBacking.Reserve });
             using var device = new MadviseDontNeedDevice();
-            using PageReporter? reporter = reporting ? new PageReporter(arena, device, new PageReporterOptions { Delay = TimeSpan.FromMilliseconds(10) }) : null;
+            using PageReporter? reporter = reporting ? new PageReporter(arena, device, new PageReporterOptions { Delay = delay }) : null;
             reporter?.Start();
-            long start = Stopwatch.GetTimestamp();
-            MixedOperations(arena, operations, latencies: null);
+            const int Chunk = 100_000;
+            long operations = 0, start = Stopwatch.GetTimestamp();
+            while (Stopwatch.GetElapsedTime(start) < duration)
+            {
+                MixedOperations(arena, Chunk, latencies: null);
+                operations += Chunk;
+            }
             return operations / Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
         Run(false);
-        return (Run(true), Run(false));
+        var with = new List<double>();
+        var without = new List<double>();
+        for (int round = 0; round < rounds; round++)
+        {
+            with.Add(Run(true));
+            without.Add(Run(false));
+        }
+        return (with.Order().ElementAt(rounds / 2), without.Order().ElementAt(rounds / 2));
     }
 
     /// <summary>Allocation latency percentiles (µs) with reporting in Isolate mode, in InPlace mode, and off.</summary>
