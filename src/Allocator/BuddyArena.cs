@@ -108,10 +108,10 @@ public sealed unsafe partial class BuddyArena : IDisposable
     }
 
     /// <summary>The smallest order whose blocks hold <paramref name="size"/> bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int OrderForSize(long size)
     {
-        if (size <= 0 || size > options.LargestBlockBytes)
-            throw new ArgumentOutOfRangeException(nameof(size), size, $"Size must be between 1 and {options.LargestBlockBytes} bytes.");
+        if (size <= 0 || size > options.LargestBlockBytes) ThrowBadSize(size);
         ulong pages = (ulong)((size + options.PageSize - 1) >> pageShift);
         return pages <= 1 ? 0 : 64 - BitOperations.LeadingZeroCount(pages - 1);
     }
@@ -481,6 +481,10 @@ public sealed unsafe partial class BuddyArena : IDisposable
     {
         if ((uint)order > (uint)options.MaxOrder) ThrowBadOrder(order);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadSize(long size)
+        => throw new ArgumentOutOfRangeException(nameof(size), size, $"Size must be between 1 and {options.LargestBlockBytes} bytes.");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowBadOrder(int order)

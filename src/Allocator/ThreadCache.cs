@@ -91,6 +91,7 @@ internal sealed class ThreadCache
     }
 
     // The caller is the owner inside, or a drainer holding the claim: plain list operations.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe void Push(PageMap map, int stack, uint page, int order)
     {
         Debug.Assert(State.Inside != 0 || State.Claimed != 0, "the cache is held");
@@ -100,6 +101,7 @@ internal sealed class ThreadCache
         State.CachedBytes += (long)map.PageSize << order;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe uint Pop(PageMap map, int stack, int order)
     {
         Debug.Assert(State.Inside != 0 || State.Claimed != 0, "the cache is held");
@@ -113,7 +115,9 @@ internal sealed class ThreadCache
         return page;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe int Count(int stack) => State.Counts[stack];
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe uint Head(int stack) => State.Heads[stack];
 }

@@ -44,6 +44,16 @@ internal static class ArenaHandles
         }
     }
 
+    /// <summary>The arena of a live handle, or null: every call's first step, one array read and one compare.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static NativeArena? Find(nint handle)
+    {
+        (int index, uint generation) = Unpack(handle);
+        Slot[] current = slots;
+        // A destroyed slot keeps its generation with no arena; generation 0 is never issued.
+        return (uint)index < (uint)current.Length && current[index] is { } slot && slot.Generation == generation ? slot.Arena : null;
+    }
+
     /// <summary>Finds the arena of a live handle, or says why there is none.</summary>
     public static Lookup TryGet(nint handle, out NativeArena? arena)
     {

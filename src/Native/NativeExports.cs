@@ -66,7 +66,7 @@ internal static unsafe class NativeExports
     {
         try
         {
-            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            if (ArenaHandles.Find(arena) is not { } holder) return Missing(arena);
             holder.Arena.Free((nint)block);
             return Status.Ok;
         }
@@ -171,7 +171,7 @@ internal static unsafe class NativeExports
         try
         {
             if (block is not null) *block = null;
-            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            if (ArenaHandles.Find(arena) is not { } holder) return Missing(arena);
             if (block is null) return Fail(Status.InvalidArgument, "block must not be NULL.");
             if (order < 0)
             {
@@ -192,14 +192,15 @@ internal static unsafe class NativeExports
 
     private static bool TryGet(nint arena, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out NativeArena? holder, out Status status)
     {
-        status = ArenaHandles.TryGet(arena, out holder) switch
-        {
-            ArenaHandles.Lookup.Found => Status.Ok,
-            ArenaHandles.Lookup.Destroyed => Fail(Status.Disposed, "The arena has been destroyed."),
-            _ => Fail(Status.InvalidArgument, "arena is NULL or not an arena handle."),
-        };
+        holder = ArenaHandles.Find(arena);
+        status = holder is null ? Missing(arena) : Status.Ok;
         return holder is not null;
     }
+
+    /// <summary>Says why a handle has no arena: destroyed, or never one.</summary>
+    private static Status Missing(nint arena) => ArenaHandles.TryGet(arena, out _) == ArenaHandles.Lookup.Destroyed
+        ? Fail(Status.Disposed, "The arena has been destroyed.")
+        : Fail(Status.InvalidArgument, "arena is NULL or not an arena handle.");
 
     private static Status Fail(Exception e) => Fail(e switch
     {
