@@ -61,6 +61,21 @@ public class ThreadCacheTests
     }
 
     [Fact]
+    public void The_cache_path_allocates_no_managed_memory()
+    {
+        using var arena = Arenas.Small(size: 32 * Arenas.MiB);
+        for (int order = 0; order < arena.CachedOrders; order++) arena.Free(arena.Allocate(order)); // the cache and its first batches
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            int order = i % arena.CachedOrders;
+            arena.Free(arena.Allocate(order));
+            arena.Free(arena.AllocateBytes(4096), 4096);
+        }
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+
+    [Fact]
     public void A_budget_outside_its_range_is_refused_by_name()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new BuddyArena(new ArenaOptions { Size = 8 * Arenas.MiB, CacheBytesPerThread = 4096 }));
