@@ -80,35 +80,50 @@ public static unsafe class Scenarios
     }
 
     /// <summary>
-    /// Mixed-order operations per second with the reporter started at <paramref name="delay"/> and
-    /// without one: runs of <paramref name="duration"/> each, interleaved, medians of <paramref name="rounds"/>.
+    /// Mixed-order operations with the reporter started at <paramref name="delay"/> and without one:
+    /// runs of <paramref name="duration"/> each, interleaved, medians of <paramref name="rounds"/>.
+    /// Returns operations per second and the process's CPU time per operation (the reporter thread's
+    /// work included), which a shared machine's steal time moves far less than wall-clock throughput.
     /// </summary>
-    public static (double With, double Without) ReporterOverhead(TimeSpan delay, TimeSpan duration, int rounds)
+    public static ReporterCost ReporterOverhead(TimeSpan delay, TimeSpan duration, int rounds)
     {
-        double Run(bool reporting)
+        (double OpsPerSecond, double CpuNsPerOp) Run(bool reporting)
         {
             using var arena = new BuddyArena(new ArenaOptions { Size = 1L << 30, Backing = ArenaBacking.Reserve });
             using var device = new MadviseDontNeedDevice();
             using PageReporter? reporter = reporting ? new PageReporter(arena, device, new PageReporterOptions { Delay = delay }) : null;
             reporter?.Start();
             const int Chunk = 100_000;
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            TimeSpan cpuStart = process.TotalProcessorTime;
             long operations = 0, start = Stopwatch.GetTimestamp();
             while (Stopwatch.GetElapsedTime(start) < duration)
             {
                 MixedOperations(arena, Chunk, latencies: null);
                 operations += Chunk;
             }
-            return operations / Stopwatch.GetElapsedTime(start).TotalSeconds;
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            process.Refresh();
+            return (operations / seconds, (process.TotalProcessorTime - cpuStart).TotalNanoseconds / operations);
         }
         Run(false);
-        var with = new List<double>();
-        var without = new List<double>();
+        var with = new List<(double OpsPerSecond, double CpuNsPerOp)>();
+        var without = new List<(double OpsPerSecond, double CpuNsPerOp)>();
         for (int round = 0; round < rounds; round++)
         {
             with.Add(Run(true));
             without.Add(Run(false));
         }
-        return (with.Order().ElementAt(rounds / 2), without.Order().ElementAt(rounds / 2));
+        static double Median(IEnumerable<double> values) => values.Order().ElementAt(values.Count() / 2);
+        return new ReporterCost(Median(with.Select(r => r.OpsPerSecond)), Median(without.Select(r => r.OpsPerSecond)),
+            Median(with.Select(r => r.CpuNsPerOp)), Median(without.Select(r => r.CpuNsPerOp)));
+    }
+
+    /// <summary>Throughput and CPU time per operation with the reporter and without; overheads in percent.</summary>
+    public readonly record struct ReporterCost(double OpsWith, double OpsWithout, double CpuNsWith, double CpuNsWithout)
+    {
+        public double ThroughputPercent => Math.Round((OpsWithout / OpsWith - 1) * 100, 2);
+        public double CpuPercent => Math.Round((CpuNsWith / CpuNsWithout - 1) * 100, 2);
     }
 
     /// <summary>Allocation latency percentiles (µs) with reporting in Isolate mode, in InPlace mode, and off.</summary>
