@@ -50,6 +50,7 @@ var ratios = new Dictionary<string, object>
     ["report_vs_raw_madvise"] = Math.Round(report.Raw / report.Buddy, 3),
     ["reporter_overhead_pct"] = overheads.ToDictionary(o => $"{o.Key}ms", o => o.Value.ThroughputPercent),
     ["reporter_cpu_overhead_pct"] = overheads.ToDictionary(o => $"{o.Key}ms", o => o.Value.CpuPercent),
+    ["reporter_pass_time_pct"] = overheads.ToDictionary(o => $"{o.Key}ms", o => o.Value.PassTimePercent),
     ["p999_ratio_isolate_vs_off"] = Math.Round(latency["isolate"][2] / latency["off"][2], 3),
     ["p999_ratio_inplace_vs_off"] = Math.Round(latency["inplace"][2] / latency["off"][2], 3),
     ["pass_cost_ratio_64g_vs_1g"] = Math.Round(pass.Large / pass.Small, 3),
@@ -73,7 +74,7 @@ if (outDir is not null)
     md.AppendLine(CultureInfo.InvariantCulture, $"| hand back {(quick ? 64 : 512)} x 2 MiB, ms | Buddy pass {report.Buddy * 1000:F1}, raw process_madvise {report.Raw * 1000:F1} |");
     foreach (var (ms, o) in overheads)
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"| mixed ops, reporter delay {ms} ms | ops/s on {o.OpsWith:F0}, off {o.OpsWithout:F0} ({o.ThroughputPercent:F2}%); CPU ns/op on {o.CpuNsWith:F1}, off {o.CpuNsWithout:F1} ({o.CpuPercent:F2}%) |");
+            $"| mixed ops, reporter delay {ms} ms | ops/s on {o.OpsWith:F0}, off {o.OpsWithout:F0} ({o.ThroughputPercent:F2}%); CPU ns/op on {o.CpuNsWith:F1}, off {o.CpuNsWithout:F1} ({o.CpuPercent:F2}%); in passes {o.PassTimePercent:F3}% of the run |");
     foreach (var (variant, p) in latency)
         md.AppendLine(CultureInfo.InvariantCulture, $"| allocation latency, reporting {variant}, µs | p50 {p[0]:F2}, p99 {p[1]:F2}, p99.9 {p[2]:F2}, max {p[3]:F1} |");
     md.AppendLine(CultureInfo.InvariantCulture, $"| reporting pass after the same churn, ms | 1 GiB arena {pass.Small:F3}, 64 GiB arena {pass.Large:F3} |");

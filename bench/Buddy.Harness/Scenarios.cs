@@ -87,6 +87,7 @@ public static unsafe class Scenarios
     /// </summary>
     public static ReporterCost ReporterOverhead(TimeSpan delay, TimeSpan duration, int rounds)
     {
+        var busy = new List<double>();
         (double OpsPerSecond, double CpuNsPerOp) Run(bool reporting)
         {
             using var arena = new BuddyArena(new ArenaOptions { Size = 1L << 30, Backing = ArenaBacking.Reserve });
@@ -103,6 +104,7 @@ public static unsafe class Scenarios
                 operations += Chunk;
             }
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            if (reporter is not null) busy.Add(reporter.GetStatistics().PassTime.TotalSeconds / seconds * 100);
             process.Refresh();
             return (operations / seconds, (process.TotalProcessorTime - cpuStart).TotalNanoseconds / operations);
         }
@@ -116,11 +118,14 @@ public static unsafe class Scenarios
         }
         static double Median(IEnumerable<double> values) => values.Order().ElementAt(values.Count() / 2);
         return new ReporterCost(Median(with.Select(r => r.OpsPerSecond)), Median(without.Select(r => r.OpsPerSecond)),
-            Median(with.Select(r => r.CpuNsPerOp)), Median(without.Select(r => r.CpuNsPerOp)));
+            Median(with.Select(r => r.CpuNsPerOp)), Median(without.Select(r => r.CpuNsPerOp)), Math.Round(Median(busy), 3));
     }
 
-    /// <summary>Throughput and CPU time per operation with the reporter and without; overheads in percent.</summary>
-    public readonly record struct ReporterCost(double OpsWith, double OpsWithout, double CpuNsWith, double CpuNsWithout)
+    /// <summary>
+    /// Throughput and CPU time per operation with the reporter and without, overheads in percent, and
+    /// the share of the run the reporter spent in passes (its own clock: no other thread's noise).
+    /// </summary>
+    public readonly record struct ReporterCost(double OpsWith, double OpsWithout, double CpuNsWith, double CpuNsWithout, double PassTimePercent)
     {
         public double ThroughputPercent => Math.Round((OpsWithout / OpsWith - 1) * 100, 2);
         public double CpuPercent => Math.Round((CpuNsWith / CpuNsWithout - 1) * 100, 2);

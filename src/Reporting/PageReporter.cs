@@ -53,7 +53,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private ReportOutcome lastOutcome;
     private long lastBytes;
 
-    private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, deviceTicks, longestDeviceTicks;
+    private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, deviceTicks, longestDeviceTicks, passTicks;
     private string? lastError;
 
     /// <param name="arena">The arena to report; one reporter per arena.</param>
@@ -145,7 +145,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     {
         lock (statsLock)
             return new ReporterStatistics(passes, deviceCalls, reportedBlocks, reportedBytes, failedReports,
-                TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError);
+                TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError, TimeSpan.FromTicks(passTicks));
     }
 
     void IFreeBlockListener.OnFreeBlock(int zone, int order)
@@ -290,41 +290,56 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         lock (passLock)
         {
             ObjectDisposedException.ThrowIf(passesClosed, this);
-            long stopsAtStart = Interlocked.Read(ref stops);
-            // Blocks parked in thread caches go home first, so they can merge and be reported: every
-            // cache when asked for a pass now; otherwise only idle threads' caches, and a pass is asked
-            // for later while busy ones still hold blocks, which their owners are about to reuse.
-            if (ignoreThreshold) arena.DrainPerCpuCaches();
-            else cachesBusy = arena.DrainIdleCaches() > 0;
-            if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
-                return default;
-            long blocks = 0, bytes = 0, calls = 0, failures = 0;
-            bool budgetExhausted = false;
-            for (int zone = 0; zone < arena.ZoneCount && failures == 0 && !budgetExhausted; zone++)
+            long started = time.GetTimestamp();
+            try
             {
-                while (!closing && Interlocked.Read(ref stops) == stopsAtStart && (self is null || !Volatile.Read(ref self.StopRequested)))
-                {
-                    if (bytes >= options.BudgetBytesPerPass)
-                    {
-                        budgetExhausted = true;
-                        break;
-                    }
-                    int count = arena.ReportFreeBlocks(zone, reportOrder, options.Mode, batch, reportScatterlist);
-                    if (count == 0) break;
-                    calls++;
-                    if (lastOutcome == ReportOutcome.Failed)
-                    {
-                        // Stop the pass: the blocks are back unreported, and the next pass retries them.
-                        failures++;
-                        break;
-                    }
-                    blocks += count;
-                    bytes += lastBytes;
-                }
+                return RunPassLocked(ignoreThreshold, self);
             }
-            lock (statsLock) passes++;
-            return new ReportingPassResult(blocks, bytes, calls, failures, budgetExhausted);
+            finally
+            {
+                TimeSpan took = time.GetElapsedTime(started);
+                lock (statsLock) passTicks += took.Ticks;
+            }
         }
+    }
+
+    /// <summary>A pass, with the pass lock held.</summary>
+    private ReportingPassResult RunPassLocked(bool ignoreThreshold, Worker? self)
+    {
+        long stopsAtStart = Interlocked.Read(ref stops);
+        // Blocks parked in thread caches go home first, so they can merge and be reported: every
+        // cache when asked for a pass now; otherwise only idle threads' caches, and a pass is asked
+        // for later while busy ones still hold blocks, which their owners are about to reuse.
+        if (ignoreThreshold) arena.DrainPerCpuCaches();
+        else cachesBusy = arena.DrainIdleCaches() > 0;
+        if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
+            return default;
+        long blocks = 0, bytes = 0, calls = 0, failures = 0;
+        bool budgetExhausted = false;
+        for (int zone = 0; zone < arena.ZoneCount && failures == 0 && !budgetExhausted; zone++)
+        {
+            while (!closing && Interlocked.Read(ref stops) == stopsAtStart && (self is null || !Volatile.Read(ref self.StopRequested)))
+            {
+                if (bytes >= options.BudgetBytesPerPass)
+                {
+                    budgetExhausted = true;
+                    break;
+                }
+                int count = arena.ReportFreeBlocks(zone, reportOrder, options.Mode, batch, reportScatterlist);
+                if (count == 0) break;
+                calls++;
+                if (lastOutcome == ReportOutcome.Failed)
+                {
+                    // Stop the pass: the blocks are back unreported, and the next pass retries them.
+                    failures++;
+                    break;
+                }
+                blocks += count;
+                bytes += lastBytes;
+            }
+        }
+        lock (statsLock) passes++;
+        return new ReportingPassResult(blocks, bytes, calls, failures, budgetExhausted);
     }
 
     /// <summary>

@@ -42,7 +42,7 @@ public sealed record PageReporterOptions
 /// <summary>What one reporting pass did.</summary>
 public readonly record struct ReportingPassResult(long ReportedBlocks, long ReportedBytes, long DeviceCalls, long FailedReports, bool BudgetExhausted);
 
-/// <summary>Reporter counters since it was built.</summary>
+/// <summary>Reporter counters since it was built. <paramref name="PassTime"/> is the time spent in passes, device calls included, on the reporter's clock.</summary>
 public sealed record ReporterStatistics(
     long Passes,
     long DeviceCalls,
@@ -51,4 +51,5 @@ public sealed record ReporterStatistics(
     long FailedReports,
     TimeSpan DeviceTime,
     TimeSpan LongestDeviceCall,
-    string? LastError);
+    string? LastError,
+    TimeSpan PassTime = default);
