@@ -292,16 +292,16 @@ public sealed unsafe partial class BuddyArena
     /// <summary>
     /// Drains the caches of threads that neither allocated nor freed since the last call, and of
     /// threads that exited; busy caches keep their blocks, for their owners will want them. Returns
-    /// the bytes busy caches still hold, so a reporter can look again later.
+    /// the pages drained and the bytes busy caches still hold, so a reporter can look again later.
     /// </summary>
-    internal long DrainIdleCaches()
+    internal (long DrainedPages, long BusyBytes) DrainIdleCaches()
     {
         using (gate.Enter())
         lock (cacheLock)
         {
-            if (cachesClosed) return 0;
+            if (cachesClosed) return (0, 0);
             var idle = new List<ThreadCache>();
-            long busyBytes = 0;
+            long busyBytes = 0, drained = 0;
             foreach (ThreadCache cache in threadCaches)
             {
                 long operations = cache.Operations;
@@ -313,14 +313,14 @@ public sealed unsafe partial class BuddyArena
             ThreadCache.Claim(CollectionsMarshal.AsSpan(idle));
             try
             {
-                foreach (ThreadCache cache in idle) DrainAll(cache);
+                foreach (ThreadCache cache in idle) drained += DrainAll(cache);
                 RetireExited([.. idle.Where(c => !c.Owner.IsAlive)], claimed: true);
             }
             finally
             {
                 ThreadCache.Release(CollectionsMarshal.AsSpan(idle));
             }
-            return busyBytes;
+            return (drained, busyBytes);
         }
     }
 

@@ -307,39 +307,64 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private ReportingPassResult RunPassLocked(bool ignoreThreshold, Worker? self)
     {
         long stopsAtStart = Interlocked.Read(ref stops);
-        // Blocks parked in thread caches go home first, so they can merge and be reported: every
-        // cache when asked for a pass now; otherwise only idle threads' caches, and a pass is asked
-        // for later while busy ones still hold blocks, which their owners are about to reuse.
-        if (ignoreThreshold) arena.DrainPerCpuCaches();
-        else cachesBusy = arena.DrainIdleCaches() > 0;
+        var totals = new PassTotals();
+        bool worked;
+        // Blocks parked in thread caches go home first, so they can merge and be reported. Asked for
+        // a pass now, every cache goes. Otherwise a cache goes if its thread neither allocated nor
+        // freed since the last look: the previous pass, then (once what is free has been reported)
+        // the start of this one. Busy caches stay with their owners, and a pass comes back for them.
+        if (ignoreThreshold)
+        {
+            arena.DrainPerCpuCaches();
+            worked = ReportZones(ignoreThreshold, stopsAtStart, self, ref totals);
+        }
+        else
+        {
+            arena.DrainIdleCaches();
+            worked = ReportZones(ignoreThreshold, stopsAtStart, self, ref totals);
+            (long drained, long busyBytes) = arena.DrainIdleCaches();
+            cachesBusy = busyBytes > 0;
+            if (drained > 0 && totals.Failures == 0 && !totals.BudgetExhausted) worked |= ReportZones(ignoreThreshold, stopsAtStart, self, ref totals);
+        }
+        if (!worked) return default;
+        lock (statsLock) passes++;
+        return new ReportingPassResult(totals.Blocks, totals.Bytes, totals.Calls, totals.Failures, totals.BudgetExhausted);
+    }
+
+    private struct PassTotals
+    {
+        public long Blocks, Bytes, Calls, Failures;
+        public bool BudgetExhausted;
+    }
+
+    /// <summary>Reports what is free, zone by zone, within the pass budget; false when the threshold turned the pass away.</summary>
+    private bool ReportZones(bool ignoreThreshold, long stopsAtStart, Worker? self, ref PassTotals totals)
+    {
         if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
-            return default;
-        long blocks = 0, bytes = 0, calls = 0, failures = 0;
-        bool budgetExhausted = false;
-        for (int zone = 0; zone < arena.ZoneCount && failures == 0 && !budgetExhausted; zone++)
+            return false;
+        for (int zone = 0; zone < arena.ZoneCount && totals.Failures == 0 && !totals.BudgetExhausted; zone++)
         {
             while (!closing && Interlocked.Read(ref stops) == stopsAtStart && (self is null || !Volatile.Read(ref self.StopRequested)))
             {
-                if (bytes >= options.BudgetBytesPerPass)
+                if (totals.Bytes >= options.BudgetBytesPerPass)
                 {
-                    budgetExhausted = true;
+                    totals.BudgetExhausted = true;
                     break;
                 }
                 int count = arena.ReportFreeBlocks(zone, reportOrder, options.Mode, batch, reportScatterlist);
                 if (count == 0) break;
-                calls++;
+                totals.Calls++;
                 if (lastOutcome == ReportOutcome.Failed)
                 {
                     // Stop the pass: the blocks are back unreported, and the next pass retries them.
-                    failures++;
+                    totals.Failures++;
                     break;
                 }
-                blocks += count;
-                bytes += lastBytes;
+                totals.Blocks += count;
+                totals.Bytes += lastBytes;
             }
         }
-        lock (statsLock) passes++;
-        return new ReportingPassResult(blocks, bytes, calls, failures, budgetExhausted);
+        return true;
     }
 
     /// <summary>
