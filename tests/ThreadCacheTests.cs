@@ -90,10 +90,7 @@ public class ThreadCacheTests
         pages.ForEach(arena.Free);
         Assert.True(arena.GetStatistics().CachedPages > 0);
         arena.DrainPerCpuCaches();
-        ArenaStatistics stats = arena.GetStatistics();
-        Assert.Equal(0, stats.CachedPages);
-        Assert.Equal(stats.TotalPages, stats.FreePagesAtOrAbove(arena.MaxOrder));
-        arena.CheckInvariants();
+        AssertAllHome(arena);
     }
 
     [Fact]
@@ -124,12 +121,9 @@ public class ThreadCacheTests
         Assert.True(arena.GetStatistics().CachedPages > 0);
 
         arena.DrainIdleCaches();
-        ArenaStatistics stats = arena.GetStatistics();
         Assert.Equal(0, arena.ThreadCacheCount);
-        Assert.Equal(0, stats.CachedPages);
-        Assert.Equal(32, stats.PerCpuFrees);
-        Assert.Equal(stats.TotalPages, stats.FreePagesAtOrAbove(arena.MaxOrder));
-        arena.CheckInvariants();
+        Assert.Equal(32, arena.GetStatistics().PerCpuFrees);
+        AssertAllHome(arena);
     }
 
     [Fact]
@@ -172,7 +166,7 @@ public class ThreadCacheTests
         Assert.Equal(Blocks, stats.Frees);
         Assert.Equal(0, stats.AllocatedPages);
         arena.DrainPerCpuCaches();
-        Assert.Equal(arena.TotalPages, arena.GetStatistics().FreePagesAtOrAbove(arena.MaxOrder));
+        AssertAllHome(arena);
     }
 
     [Fact]
@@ -310,6 +304,15 @@ public class ThreadCacheTests
         Assert.Equal(0, stats.CachedPages);
         Assert.Equal(1, stats.Allocations);
         Assert.Equal(0, arena.ThreadCacheCount);
+    }
+
+    /// <summary>Nothing is cached, and every page has merged back into largest blocks.</summary>
+    private static void AssertAllHome(BuddyArena arena)
+    {
+        ArenaStatistics stats = arena.GetStatistics();
+        Assert.Equal(0, stats.CachedPages);
+        Assert.Equal(stats.TotalPages, stats.FreePagesAtOrAbove(arena.MaxOrder));
+        arena.CheckInvariants();
     }
 
     private static void RunOnThread(Action body)

@@ -3,15 +3,10 @@ using Buddy.Harness;
 
 namespace Buddy.Benchmarks;
 
-/// <summary>
-/// Pairs from one thread and from two at once, the same total either way: with linear scaling the
-/// time per pair halves at two threads (two cores here).
-/// </summary>
-[MemoryDiagnoser]
-public class PeerThreadScalingBenchmarks
+/// <summary>Peers two threads may call at once, at 4 KiB and 64 KiB.</summary>
+public abstract class ThreadedPeerBenchmarks
 {
-    private const int Pairs = 200_000;
-    private IPeer peer = null!;
+    protected IPeer Peer = null!;
 
     [ParamsSource(nameof(Peers))]
     public string Allocator { get; set; } = "";
@@ -19,16 +14,26 @@ public class PeerThreadScalingBenchmarks
     [Params(4096, 65536)]
     public int Bytes { get; set; }
 
-    [Params(1, 2)]
-    public int Threads { get; set; }
-
     public static IEnumerable<string> Peers() => PeerBenchmarks.ThreadSafePeers();
 
     [GlobalSetup]
-    public void Setup() => peer = Harness.Peers.TryCreate(Allocator, TimeSpan.FromSeconds(2), out _)!;
+    public void Setup() => Peer = Harness.Peers.TryCreate(Allocator, TimeSpan.FromSeconds(2), out _)!;
 
     [GlobalCleanup]
-    public void Cleanup() => peer.Dispose();
+    public void Cleanup() => Peer.Dispose();
+}
+
+/// <summary>
+/// Pairs from one thread and from two at once, the same total either way: with linear scaling the
+/// time per pair halves at two threads (two cores here).
+/// </summary>
+[MemoryDiagnoser]
+public class PeerThreadScalingBenchmarks : ThreadedPeerBenchmarks
+{
+    private const int Pairs = 200_000;
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
 
     [Benchmark(OperationsPerInvoke = Pairs)]
     public void AllocFreePairs()
@@ -39,7 +44,7 @@ public class PeerThreadScalingBenchmarks
         {
             workers[t] = new Thread(() =>
             {
-                for (int i = 0; i < Pairs / Threads; i++) peer.Free(peer.Allocate(bytes), bytes);
+                for (int i = 0; i < Pairs / Threads; i++) Peer.Free(Peer.Allocate(bytes), bytes);
             });
             workers[t].Start();
         }
@@ -52,28 +57,13 @@ public class PeerThreadScalingBenchmarks
 /// single-consumer ring; time per block. Every free is of a block another thread allocated.
 /// </summary>
 [MemoryDiagnoser]
-public class PeerProducerConsumerBenchmarks
+public class PeerProducerConsumerBenchmarks : ThreadedPeerBenchmarks
 {
     private const int Blocks = 200_000;
     private const int RingSize = 256;
-    private IPeer peer = null!;
     private readonly nint[] ring = new nint[RingSize];
     private long produced;
     private long consumed;
-
-    [ParamsSource(nameof(Peers))]
-    public string Allocator { get; set; } = "";
-
-    [Params(4096, 65536)]
-    public int Bytes { get; set; }
-
-    public static IEnumerable<string> Peers() => PeerBenchmarks.ThreadSafePeers();
-
-    [GlobalSetup]
-    public void Setup() => peer = Harness.Peers.TryCreate(Allocator, TimeSpan.FromSeconds(2), out _)!;
-
-    [GlobalCleanup]
-    public void Cleanup() => peer.Dispose();
 
     [Benchmark(OperationsPerInvoke = Blocks)]
     public void AllocateHereFreeThere()
@@ -86,7 +76,7 @@ public class PeerProducerConsumerBenchmarks
             for (long next = 0; next < Blocks; next++)
             {
                 while (Volatile.Read(ref produced) == next) spinner.SpinOnce(sleep1Threshold: -1);
-                peer.Free(ring[next % RingSize], bytes);
+                Peer.Free(ring[next % RingSize], bytes);
                 Volatile.Write(ref consumed, next + 1);
             }
         });
@@ -95,7 +85,7 @@ public class PeerProducerConsumerBenchmarks
         for (long next = 0; next < Blocks; next++)
         {
             while (next - Volatile.Read(ref consumed) >= RingSize) wait.SpinOnce(sleep1Threshold: -1);
-            ring[next % RingSize] = peer.Allocate(bytes);
+            ring[next % RingSize] = Peer.Allocate(bytes);
             Volatile.Write(ref produced, next + 1);
         }
         consumer.Join();
