@@ -57,6 +57,18 @@ public class MetricsTests
     }
 
     [Fact]
+    public void The_cached_instrument_shows_bytes_in_thread_caches_until_they_are_drained()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Name = "metrics-cached", Size = 8 * Arenas.MiB, ZoneCount = 1 });
+        arena.Free(arena.Allocate(0));
+        long cached = arena.GetStatistics().CachedPages * Arenas.Page;
+        Assert.True(cached > 0);
+        Assert.Equal(cached, Collect()[("buddy.memory.cached", "metrics-cached", null)]);
+        arena.DrainPerCpuCaches();
+        Assert.Equal(0, Collect()[("buddy.memory.cached", "metrics-cached", null)]);
+    }
+
+    [Fact]
     public void Section_instruments_show_sections_and_bytes_online_as_the_arena_grows_and_shrinks()
     {
         using var arena = new BuddyArena(new ArenaOptions

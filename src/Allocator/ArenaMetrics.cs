@@ -48,6 +48,7 @@ internal sealed class ArenaInstruments
         meter.CreateObservableUpDownCounter("buddy.sections.online", () => Observe(12, s => s.OnlineSections), "{section}", "Sections online.");
         meter.CreateObservableCounter("buddy.sections.added", () => Observe(13, s => s.SectionsAdded), "{section}", "Sections brought online beyond the start size.");
         meter.CreateObservableCounter("buddy.sections.removed", () => Observe(14, s => s.SectionsRemoved), "{section}", "Sections taken offline.");
+        meter.CreateObservableUpDownCounter("buddy.memory.cached", () => Observe(15, s => s.CachedPages * s.PageSize), "By", "Free bytes held in thread caches (counted in buddy.memory.free).");
     }
 
     public Meter Meter { get; }
