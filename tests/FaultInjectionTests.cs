@@ -96,6 +96,7 @@ public class FaultInjectionTests
         Assert.True(result.InvariantChecks >= 10, $"{result.InvariantChecks} checks");
         Assert.True(result.Reports > 0, "the reporter never called its device");
         Assert.True(result.CrossThreadFrees > 0, "no block crossed threads");
+        Assert.True(result.ThreadsReplaced > 0, "no worker thread exited and left its cache");
     }
 
     [Fact]

@@ -70,12 +70,14 @@ internal static class StressCommand
                 cross_thread_frees = r.CrossThreadFrees,
                 sections_added = r.SectionsAdded,
                 sections_removed = r.SectionsRemoved,
+                threads_replaced = r.ThreadsReplaced,
                 problems = r.Problems,
             }));
             return;
         }
         Console.WriteLine($"operations         {r.Operations:N0} ({r.OperationsPerSecond:N0}/s)");
         Console.WriteLine($"cross-thread frees {r.CrossThreadFrees:N0}");
+        Console.WriteLine($"threads replaced   {r.ThreadsReplaced:N0} (each exited with its cache)");
         Console.WriteLine($"sections           {r.SectionsAdded:N0} added, {r.SectionsRemoved:N0} removed");
         Console.WriteLine($"exhaustions        {r.Exhaustions:N0}");
         Console.WriteLine($"reports            {r.Reports:N0} device calls, {r.FailedReports:N0} failed (injected)");

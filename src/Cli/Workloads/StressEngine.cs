@@ -9,14 +9,17 @@ namespace Buddy.Cli.Workloads;
 /// <summary>
 /// Threads allocate and free random blocks while a reporter runs with aggressive settings and
 /// injected faults. Each block carries a pattern from (thread, sequence) checked before it is
-/// freed; every so often all threads stop at a barrier and the invariant checker runs.
+/// freed; every so often all threads stop at a barrier and the invariant checker runs. Each worker
+/// thread runs a random stretch, then hands its blocks to a successor and exits, so the caches of
+/// exited threads go home under the same chaos.
 /// </summary>
 public sealed class StressEngine
 {
     private readonly StressOptions options;
     private readonly ConcurrentQueue<LiveBlock> handoff = new();
     private readonly ConcurrentQueue<string> problems = new();
-    private long corruptions, operations, exhaustions, crossThreadFrees, invariantChecks;
+    private long corruptions, operations, exhaustions, crossThreadFrees, invariantChecks, threadsReplaced;
+    private CountdownEvent? workersDone;
     private volatile bool pauseRequested;
     private volatile bool finished;
 
@@ -39,13 +42,12 @@ public sealed class StressEngine
         });
         var reporting = new ReporterChaos(arena, options);
         using var barrier = new Barrier(options.Threads + 1);
-        var workers = Enumerable.Range(0, options.Threads)
-            .Select(id => new Thread(() => Work(arena, barrier, id)) { Name = $"stress {id}" })
-            .ToList();
+        using var done = new CountdownEvent(options.Threads);
+        workersDone = done;
         long start = Stopwatch.GetTimestamp();
-        workers.ForEach(w => w.Start());
+        for (int id = 0; id < options.Threads; id++) StartWorker(arena, barrier, new Worker(id, new Random(HashCode.Combine(options.Seed, id))));
         Coordinate(arena, barrier, reporting, start);
-        workers.ForEach(w => w.Join());
+        done.Wait();
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
 
         while (handoff.TryDequeue(out LiveBlock block)) Release(arena, block);
@@ -54,7 +56,7 @@ public sealed class StressEngine
         ArenaStatistics stats = arena.GetStatistics();
         return new StressResult(options.Seed, operations, operations / seconds, corruptions, lost, invariantChecks,
             reports, failed, stats.SpinWaits, stats.LongestSpin, exhaustions, crossThreadFrees, stats.SectionsAdded, stats.SectionsRemoved,
-            problems.ToArray());
+            threadsReplaced, problems.ToArray());
     }
 
     /// <summary>Runs the clock: barrier checks at the check interval, reporter restarts at the restart interval.</summary>
@@ -98,11 +100,25 @@ public sealed class StressEngine
         barrier.SignalAndWait();
     }
 
-    private void Work(BuddyArena arena, Barrier barrier, int id)
+    /// <summary>One worker slot's state, handed from each thread to its successor.</summary>
+    private sealed class Worker(int id, Random random)
     {
-        var random = new Random(HashCode.Combine(options.Seed, id));
-        var live = new List<LiveBlock>();
-        long sequence = 0;
+        public readonly int Id = id;
+        public readonly Random Random = random;
+        public readonly List<LiveBlock> Live = [];
+        public long Sequence;
+    }
+
+    private void StartWorker(BuddyArena arena, Barrier barrier, Worker worker)
+        => new Thread(() => Work(arena, barrier, worker)) { Name = $"stress {worker.Id}" }.Start();
+
+    /// <summary>
+    /// Runs until the end, or for a random stretch after which a successor takes the blocks and
+    /// this thread exits; exactly one thread per slot is ever at the barrier.
+    /// </summary>
+    private void Work(BuddyArena arena, Barrier barrier, Worker worker)
+    {
+        int stretch = worker.Random.Next(5_000, 50_000);
         while (true)
         {
             if (pauseRequested)
@@ -111,17 +127,24 @@ public sealed class StressEngine
                 barrier.SignalAndWait();
                 if (finished) break;
             }
+            if (stretch-- == 0)
+            {
+                Interlocked.Increment(ref threadsReplaced);
+                StartWorker(arena, barrier, worker);
+                return;
+            }
             try
             {
-                Step(arena, random, live, id, ref sequence);
+                Step(arena, worker.Random, worker.Live, worker.Id, ref worker.Sequence);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Report($"thread {id}: {e.GetType().Name}: {e.Message}");
+                Report($"thread {worker.Id}: {e.GetType().Name}: {e.Message}");
             }
             Interlocked.Increment(ref operations);
         }
-        foreach (LiveBlock block in live) Release(arena, block);
+        foreach (LiveBlock block in worker.Live) Release(arena, block);
+        workersDone!.Signal();
     }
 
     private void Step(BuddyArena arena, Random random, List<LiveBlock> live, int id, ref long sequence)

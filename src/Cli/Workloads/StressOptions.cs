@@ -50,6 +50,7 @@ public sealed record StressResult(
     long CrossThreadFrees,
     long SectionsAdded,
     long SectionsRemoved,
+    long ThreadsReplaced,
     IReadOnlyList<string> Problems)
 {
     public bool Passed => Corruptions == 0 && LostPages == 0 && Problems.Count == 0;
