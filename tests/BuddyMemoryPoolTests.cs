@@ -1,0 +1,183 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+
+namespace Buddy.Tests;
+
+/// <summary>The MemoryPool contract over an arena: sizes, disposal from anywhere, arrays, pins, and a real Pipe.</summary>
+public class BuddyMemoryPoolTests
+{
+    [Theory]
+    [InlineData(-1, 4096)]
+    [InlineData(0, 4096)]
+    [InlineData(1, 4096)]
+    [InlineData(4097, 8192)]
+    [InlineData(65536, 65536)]
+    [InlineData(65537, 131072)]
+    [InlineData(4 << 20, 4 << 20)]
+    public void A_rent_gets_the_smallest_block_that_holds_it_and_its_memory_is_the_whole_block(int request, int expected)
+    {
+        using var arena = Arenas.Small();
+        using var pool = new BuddyMemoryPool(arena);
+        Assert.Equal(4 << 20, pool.MaxBufferSize);
+        using (IMemoryOwner<byte> owner = pool.Rent(request))
+        {
+            Assert.Equal(expected, owner.Memory.Length);
+            Assert.Equal(expected / Arenas.Page, arena.GetStatistics().AllocatedPages);
+            owner.Memory.Span.Fill(7);
+        }
+        Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+    }
+
+    [Theory]
+    [InlineData(-2)]
+    [InlineData((4 << 20) + 1)]
+    [InlineData(int.MaxValue)]
+    public void A_size_outside_the_range_is_refused_by_name_and_changes_nothing(int request)
+    {
+        using var arena = Arenas.Small();
+        using var pool = new BuddyMemoryPool(arena);
+        var e = Arenas.AssertRejected<ArgumentOutOfRangeException>(arena, () => pool.Rent(request), "minBufferSize");
+        Assert.Equal("minBufferSize", e.ParamName);
+    }
+
+    [Fact]
+    public void A_second_dispose_never_frees_the_block_someone_else_now_owns()
+    {
+        using var arena = Arenas.Small();
+        using var pool = new BuddyMemoryPool(arena);
+        IMemoryOwner<byte> first = pool.Rent(8192);
+        nint address = Address(first);
+        first.Dispose();
+        using IMemoryOwner<byte> second = pool.Rent(8192);
+        Assert.Equal(address, Address(second)); // the thread cache hands the same block back
+        first.Dispose();
+        Assert.Equal(2, arena.GetStatistics().AllocatedPages);
+        Assert.Throws<ObjectDisposedException>(() => first.Memory.Span[0] = 1);
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void Owners_disposed_from_two_threads_at_once_free_their_block_once()
+    {
+        using var arena = Arenas.Small();
+        using var pool = new BuddyMemoryPool(arena);
+        for (int round = 0; round < 500; round++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent(round % 3 == 0 ? 4096 : 65536);
+            using var start = new Barrier(2);
+            Threads.Run(2, _ =>
+            {
+                start.SignalAndWait();
+                owner.Dispose();
+            });
+            Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+        }
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void Rent_after_dispose_throws_and_a_late_return_is_harmless()
+    {
+        using var arena = Arenas.Small();
+        var pool = new BuddyMemoryPool(arena);
+        IMemoryOwner<byte> late = pool.Rent();
+        pool.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent());
+        late.Dispose();
+        Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+        Assert.False(arena.IsDisposed);
+    }
+
+    [Fact]
+    public void A_pool_that_owns_its_arena_disposes_it_and_late_returns_do_nothing()
+    {
+        var arena = Arenas.Small();
+        var pool = new BuddyMemoryPool(arena, ownsArena: true);
+        IMemoryOwner<byte> late = pool.Rent();
+        pool.Dispose();
+        Assert.True(arena.IsDisposed);
+        late.Dispose();
+        late.Dispose();
+    }
+
+    [Fact]
+    public void Over_a_pinned_array_arena_every_block_is_array_backed()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, Backing = ArenaBacking.PinnedArray, ValidateOnFree = true });
+        using var pool = new BuddyMemoryPool(arena);
+        foreach (int size in new[] { -1, 100, 65536, 4 << 20 })
+        {
+            using IMemoryOwner<byte> owner = pool.Rent(size);
+            Assert.True(MemoryMarshal.TryGetArray(owner.Memory, out ArraySegment<byte> segment));
+            Assert.Equal(owner.Memory.Length, segment.Count);
+            owner.Memory.Span[^1] = 0x5A;
+            Assert.Equal(0x5A, segment.Array![segment.Offset + segment.Count - 1]);
+        }
+    }
+
+    [Fact]
+    public unsafe void Over_native_memory_a_block_pins_to_its_own_address_and_is_not_an_array()
+    {
+        using var arena = Arenas.Small();
+        using var pool = new BuddyMemoryPool(arena);
+        using IMemoryOwner<byte> owner = pool.Rent(65536);
+        Assert.False(MemoryMarshal.TryGetArray<byte>(owner.Memory, out _));
+        using MemoryHandle handle = owner.Memory.Slice(100).Pin();
+        Assert.Equal(Address(owner) + 100, (nint)handle.Pointer);
+    }
+
+    [Fact]
+    public async Task A_pipe_moves_hundreds_of_mebibytes_through_the_pool_intact()
+    {
+        using var arena = Arenas.Small(size: 64 * Arenas.MiB);
+        using var pool = new BuddyMemoryPool(arena);
+        var pipe = new Pipe(new PipeOptions(pool, minimumSegmentSize: 4096, pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20, useSynchronizationContext: false));
+        const long Total = 256L << 20;
+        CancellationToken cancel = TestContext.Current.CancellationToken;
+        Task writer = Task.Run(async () =>
+        {
+            var random = new Random(9);
+            long written = 0;
+            while (written < Total)
+            {
+                int hint = random.Next(1, 256 << 10);
+                Memory<byte> memory = pipe.Writer.GetMemory(hint);
+                int count = (int)Math.Min(Math.Min(memory.Length, hint), Total - written);
+                for (int i = 0; i < count; i++) memory.Span[i] = (byte)((written + i) * 31 >> 3);
+                pipe.Writer.Advance(count);
+                written += count;
+                await pipe.Writer.FlushAsync(cancel);
+            }
+            await pipe.Writer.CompleteAsync();
+        }, cancel);
+        long read = 0, segments = 0;
+        while (true)
+        {
+            ReadResult result = await pipe.Reader.ReadAsync(cancel);
+            foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+            {
+                ReadOnlySpan<byte> span = segment.Span;
+                for (int i = 0; i < span.Length; i++)
+                    if (span[i] != (byte)((read + i) * 31 >> 3)) Assert.Fail($"byte {read + i} differs");
+                read += span.Length;
+                segments++;
+            }
+            pipe.Reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted) break;
+        }
+        await pipe.Reader.CompleteAsync();
+        await writer;
+        Assert.Equal(Total, read);
+        Assert.True(segments > 1000, $"{segments} segments");
+        Assert.True(arena.GetStatistics().Allocations > 1000);
+        Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+        arena.CheckInvariants();
+    }
+
+    private static unsafe nint Address(IMemoryOwner<byte> owner)
+    {
+        using MemoryHandle handle = owner.Memory.Pin();
+        return (nint)handle.Pointer;
+    }
+}
