@@ -275,7 +275,7 @@ public class ThreadCacheTests
             .First(p => (arena.PageMap[p].Flags & PageFlags.PerCpu) != 0);
         arena.PageMap[cached].Flags = PageFlags.Head;
         var e = Assert.Throws<ArenaCorruptionException>(arena.CheckInvariants);
-        Assert.Contains(e.Problems, p => p.Contains("per-CPU", StringComparison.Ordinal));
+        Assert.Contains(e.Problems, p => p.Contains("thread cache", StringComparison.Ordinal));
         arena.PageMap[cached].Flags = PageFlags.PerCpu;
         arena.CheckInvariants();
     }

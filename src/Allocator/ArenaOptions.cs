@@ -122,7 +122,7 @@ public sealed record ArenaOptions
     /// <summary>Page indices in use: every slot but the last in full, the last up to its section's end.</summary>
     internal long IndexPages => ((long)(MaximumSections - 1) << SectionIndexShift) + ResolvedSectionSize / PageSize;
 
-    /// <summary>Zone indices across every slot: bounds the per-CPU caches' per-zone counters.</summary>
+    /// <summary>Zone indices across every slot: the size of the zone table.</summary>
     internal const int MaxZoneSlots = 1 << 16;
 
     internal void Validate()

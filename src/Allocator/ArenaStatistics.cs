@@ -11,7 +11,7 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         Index = zone.Index;
         StartPage = zone.StartPage;
         Pages = zone.Pages;
-        // Pages in per-CPU caches are free for users, though the zone has handed them out.
+        // Pages in thread caches are free for users, though the zone has handed them out.
         CachedPages = cachedPages;
         FreePages = zone.FreePages + cachedPages;
         AllocatedPages = zone.AllocatedPages - cachedPages;
@@ -42,9 +42,9 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     public int Index { get; }
     public long StartPage { get; }
     public long Pages { get; }
-    /// <summary>Free pages, pristine and per-CPU cached ones included.</summary>
+    /// <summary>Free pages, pristine and thread-cached ones included.</summary>
     public long FreePages { get; }
-    /// <summary>Free pages of this zone held in per-CPU caches.</summary>
+    /// <summary>Free pages of this zone held in thread caches.</summary>
     public long CachedPages { get; }
     public long AllocatedPages { get; }
     /// <summary>Free pages in largest blocks never handed out since the arena was built.</summary>
@@ -159,13 +159,13 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     public string? LastSectionFailure { get; }
     /// <summary>Pages online.</summary>
     public long TotalPages { get; }
-    /// <summary>Free pages: on free lists, pristine, mid-report, or in per-CPU caches.</summary>
+    /// <summary>Free pages: on free lists, pristine, mid-report, or in thread caches.</summary>
     public long FreePages { get; }
     public long AllocatedPages { get; }
-    /// <summary>Free pages held in per-CPU caches (counted in <see cref="FreePages"/>).</summary>
+    /// <summary>Free pages held in thread caches (counted in <see cref="FreePages"/>).</summary>
     public long CachedPages { get; }
     public long PristinePages { get; }
-    /// <summary>Allocations and frees served by per-CPU caches (counted in <see cref="Allocations"/> and <see cref="Frees"/>).</summary>
+    /// <summary>Allocations and frees served by thread caches (counted in <see cref="Allocations"/> and <see cref="Frees"/>).</summary>
     public long PerCpuAllocations { get; }
     public long PerCpuFrees { get; }
     public long Allocations { get; }

@@ -12,7 +12,7 @@ public sealed unsafe partial class BuddyArena
     private volatile Subscription? subscription;
 
     /// <summary>
-    /// Counts batches put back into zones, by reports and by per-CPU cache drains, so a failing
+    /// Counts batches put back into zones, by reports and by thread cache drains, so a failing
     /// allocation can tell that blocks came back while it searched. Each is counted under the zone
     /// lock before its blocks are listed.
     /// </summary>

@@ -287,7 +287,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
                         $"Size {size} (order {expectedOrder}) does not match the block at 0x{address:x}, which has order {d.Order} ({BytesOf(d.Order)} bytes).",
                         nameof(size));
                 if (options.ValidateOnFree) DescriptorValidation.CheckBeforeFree(zone, map, page, address);
-                // Claimed by exchange, as the per-CPU path does, so a racing double free is refused.
+                // Claimed by exchange (as the cache path does with ValidateOnFree), so of two racing frees one is refused.
                 if (Interlocked.CompareExchange(ref FlagsOf(ref d), (uint)PageFlags.None, (uint)PageFlags.Head) != (uint)PageFlags.Head)
                     throw NotAllocated(address, d.Flags);
                 // Poisoned under the lock: once listed, the block may belong to someone else.
@@ -325,7 +325,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
             uint busy = taken.Found ? PageDescriptor.None : taken.BusyPage;
             if (!taken.Found && busy == PageDescriptor.None) busy = FindIsolated(order);
             // Nothing free and nothing mid-report: memory may still be on its way back, parked in a
-            // per-CPU cache or put back by a report that ended during the search. Look again if so.
+            // thread cache or put back by a report that ended during the search. Look again if so.
             // Bounded, so a request that cannot be served does not chase other threads' churn for ever.
             if (!taken.Found && busy == PageDescriptor.None && lookAgain-- > 0
                 && (DrainCaches() > 0 || Volatile.Read(ref putBacks) != putBacksBefore))

@@ -5,7 +5,7 @@ internal static class InvariantChecker
 {
     private const int MaxProblems = 100;
 
-    /// <summary>Every block on a cache's stacks is a per-CPU head of the stack's order; counts match.</summary>
+    /// <summary>Every block on a thread cache's stacks is a cached (PerCpu) head of the stack's order; counts match.</summary>
     public static void CheckCache(ThreadCache cache, int index, int cachedOrders, PageMap map, Section?[] slots, List<string> problems)
     {
         long bytes = 0;
@@ -17,20 +17,20 @@ internal static class InvariantChecker
             {
                 if (p >= map.TotalPages || ++count > cache.Count(stack))
                 {
-                    problems.Add($"per-CPU cache {index} stack {stack}: broken or longer than its count {cache.Count(stack)}");
+                    problems.Add($"thread cache {index} stack {stack}: broken or longer than its count {cache.Count(stack)}");
                     break;
                 }
                 if (slots[map.SlotOf(p)] is not { } section || p - section.FirstPage >= section.Pages)
                 {
-                    problems.Add($"per-CPU cache {index} stack {stack}: page {p} lies in no online section");
+                    problems.Add($"thread cache {index} stack {stack}: page {p} lies in no online section");
                     break;
                 }
                 if ((map[p].Flags & (PageFlags.PerCpu | PageFlags.Buddy | PageFlags.Head)) != PageFlags.PerCpu || map[p].Order != order)
-                    problems.Add($"per-CPU cache {index} stack {stack}: page {p} has flags {map[p].Flags}, order {map[p].Order}");
+                    problems.Add($"thread cache {index} stack {stack}: page {p} has flags {map[p].Flags}, order {map[p].Order}");
             }
-            if (count != cache.Count(stack)) problems.Add($"per-CPU cache {index} stack {stack}: count is {cache.Count(stack)}, stack holds {count}");
+            if (count != cache.Count(stack)) problems.Add($"thread cache {index} stack {stack}: count is {cache.Count(stack)}, stack holds {count}");
         }
-        if (bytes != cache.State.CachedBytes) problems.Add($"per-CPU cache {index}: counts {cache.State.CachedBytes} bytes, its stacks hold {bytes}");
+        if (bytes != cache.State.CachedBytes) problems.Add($"thread cache {index}: counts {cache.State.CachedBytes} bytes, its stacks hold {bytes}");
     }
 
     public static void CheckZone(Zone zone, PageMap map, List<string> problems, long cachedByCaches)
@@ -38,7 +38,7 @@ internal static class InvariantChecker
         (long listedBlocks, long listedPages) = CheckLists(zone, map, problems);
         (long freeHeads, long freePages, long allocatedPages, long isolatedPages, long reportingPages, long cachedPages) = WalkBlocks(zone, map, problems);
         if (cachedByCaches != cachedPages)
-            problems.Add($"zone {zone.Index}: per-CPU caches count {cachedByCaches} pages, per-CPU blocks hold {cachedPages}");
+            problems.Add($"zone {zone.Index}: thread caches count {cachedByCaches} pages, cached blocks hold {cachedPages}");
         if (zone.ReportingPages != reportingPages)
             problems.Add($"zone {zone.Index}: ReportingPages is {zone.ReportingPages}, blocks mid-report hold {reportingPages}");
         for (uint p = zone.PristineStart; p < zone.EndPage && problems.Count < MaxProblems; p += map.LargestBlockPages)

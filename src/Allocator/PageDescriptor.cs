@@ -19,7 +19,7 @@ internal enum PageFlags : uint
     Zeroed = 1 << 4,
     /// <summary>Free block filled with the poison pattern when it was freed (debug option).</summary>
     Poisoned = 1 << 5,
-    /// <summary>Free block held by a per-CPU cache; linked through Next on that cache's stack.</summary>
+    /// <summary>Free block held by a thread cache; linked through Next on that cache's stack.</summary>
     PerCpu = 1 << 6,
 }
 

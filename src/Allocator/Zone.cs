@@ -44,7 +44,7 @@ internal sealed unsafe partial class Zone
     public long Frees;
     public long FailedAllocations;
     public long ZeroSkippedBytes;
-    /// <summary>Blocks taken, for allocations and per-CPU refills alike: tells an idle section from a busy one.</summary>
+    /// <summary>Blocks taken, for allocations and thread cache refills alike: tells an idle section from a busy one.</summary>
     public long Takes;
 
     public Zone(int index, uint startPage, uint endPage, PageMap map, ArenaOptions options)
@@ -128,7 +128,7 @@ internal sealed unsafe partial class Zone
         if (zeroed && (memory & PageFlags.Zeroed) != 0) ZeroSkippedBytes += (long)map.PageSize << head.Order;
     }
 
-    /// <summary>Marks a block from <see cref="Take"/> as held by a per-CPU cache: allocated here, free in the cache.</summary>
+    /// <summary>Marks a block from <see cref="Take"/> as held by a thread cache: allocated here, free in the cache.</summary>
     public void HandToCache(uint page, PageFlags memory)
     {
         AssertLocked();
@@ -137,7 +137,7 @@ internal sealed unsafe partial class Zone
     }
 
     /// <summary>
-    /// Returns an allocated block (already validated), or one drained from a per-CPU cache.
+    /// Returns an allocated block (already validated), or one drained from a thread cache.
     /// Returns the order of the free block it became part of.
     /// </summary>
     public int Free(uint page, int order, PageFlags memory, bool fromCache = false)
