@@ -14,6 +14,8 @@ public static class ArenaMetrics
     public const string MeterName = "Buddy.Allocator";
     public const string ArenaTag = "buddy.arena";
     public const string OrderTag = "buddy.order";
+    /// <summary>Tags <c>buddy.pool.*</c> measurements with the pool's owner ("kestrel" for Kestrel's pools).</summary>
+    public const string PoolOwnerTag = "buddy.pool.owner";
 }
 
 /// <summary>

@@ -125,7 +125,11 @@ public sealed record ArenaOptions
     /// <summary>Zone indices across every slot: the size of the zone table.</summary>
     internal const int MaxZoneSlots = 1 << 16;
 
-    internal void Validate()
+    /// <summary>
+    /// Checks every value, as building an arena does: throws an <see cref="ArgumentException"/> whose
+    /// parameter name is the option that is wrong, and says what it must be.
+    /// </summary>
+    public void Validate()
     {
         if (PageSize < Environment.SystemPageSize || (PageSize & (PageSize - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(PageSize), PageSize,

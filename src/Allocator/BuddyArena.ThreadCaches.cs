@@ -69,6 +69,17 @@ public sealed unsafe partial class BuddyArena
         get { lock (cacheLock) return threadCaches.Count; }
     }
 
+    /// <summary>Free bytes in thread caches now, read without claiming them: a hint, exact only when they are quiet.</summary>
+    internal long CachedBytes()
+    {
+        lock (cacheLock)
+        {
+            long bytes = 0;
+            foreach (ThreadCache cache in threadCaches) bytes += Volatile.Read(ref cache.State.CachedBytes);
+            return bytes;
+        }
+    }
+
     /// <summary>Returns every block held by thread caches to its zone, so it can merge and be reported.</summary>
     public void DrainPerCpuCaches()
     {

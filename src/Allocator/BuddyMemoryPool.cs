@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
@@ -19,16 +20,23 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     private readonly BuddyArena arena;
     private readonly bool ownsArena;
     private readonly bool arrayBacked;
+    private readonly PoolInstruments instruments;
+    private readonly KeyValuePair<string, object?> arenaTag, ownerTag;
     private int disposed;
 
     /// <param name="arena">Where the blocks come from.</param>
     /// <param name="ownsArena">Dispose the arena with the pool; otherwise the caller keeps it.</param>
-    public BuddyMemoryPool(BuddyArena arena, bool ownsArena = false)
+    /// <param name="owner">Who rents from this pool (Kestrel says "kestrel"): the <c>buddy.pool.owner</c> tag of its metrics.</param>
+    public BuddyMemoryPool(BuddyArena arena, bool ownsArena = false, string? owner = null)
     {
         ArgumentNullException.ThrowIfNull(arena);
         ObjectDisposedException.ThrowIf(arena.IsDisposed, arena);
         this.arena = arena;
         this.ownsArena = ownsArena;
+        Owner = owner;
+        instruments = PoolInstruments.For(arena.Meter);
+        arenaTag = new(ArenaMetrics.ArenaTag, arena.Name);
+        ownerTag = new(ArenaMetrics.PoolOwnerTag, owner);
         arrayBacked = arena.Options.Backing == ArenaBacking.PinnedArray;
         // Memory<byte> counts in int: the largest block that fits one.
         long largest = arena.LargestBlockBytes;
@@ -37,6 +45,9 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     }
 
     public BuddyArena Arena => arena;
+
+    /// <summary>Who rents from this pool, as given when it was made.</summary>
+    public string? Owner { get; }
 
     /// <summary>The largest block a rent can return (the arena's largest block, at most 1 GiB).</summary>
     public override int MaxBufferSize { get; }
@@ -55,9 +66,13 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         int order = arena.OrderForSize(Math.Max(1, minBufferSize));
         nint address = arena.Allocate(order);
         int length = (int)arena.BytesOfOrder(order);
-        if (!arrayBacked) return new Block(arena, address, length, null, 0);
+        // A block counted as rented is counted back on return, even if the listener has gone meanwhile.
+        bool counted = instruments.Rented.Enabled;
+        if (counted) instruments.Rented.Add(length, arenaTag, ownerTag);
+        if (instruments.Rents.Enabled) instruments.Rents.Add(1, arenaTag, ownerTag);
+        if (!arrayBacked) return new Block(this, address, length, counted, null, 0);
         ArraySegment<byte> segment = arena.GetArraySegment(address);
-        return new Block(arena, address, length, segment.Array, segment.Offset);
+        return new Block(this, address, length, counted, segment.Array, segment.Offset);
     }
 
     /// <summary>Later rents throw; blocks still rented can be returned, and are freed while the arena lives.</summary>
@@ -67,8 +82,22 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         if (ownsArena) arena.Dispose();
     }
 
+    private void Return(nint address, int length, bool counted)
+    {
+        if (counted) instruments.Rented.Add(-length, arenaTag, ownerTag);
+        if (arena.IsDisposed) return;
+        try
+        {
+            arena.Free(address);
+        }
+        catch (ObjectDisposedException) when (arena.IsDisposed)
+        {
+            // The arena went away between the check and the free: its memory went with it.
+        }
+    }
+
     /// <summary>One rented block. The address is taken by exchange on dispose, so only one dispose frees it.</summary>
-    private sealed unsafe class Block(BuddyArena arena, nint address, int length, byte[]? array, int arrayOffset) : MemoryManager<byte>
+    private sealed unsafe class Block(BuddyMemoryPool pool, nint address, int length, bool counted, byte[]? array, int arrayOffset) : MemoryManager<byte>
     {
         private nint address = address;
 
@@ -97,15 +126,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         protected override void Dispose(bool disposing)
         {
             nint block = Interlocked.Exchange(ref address, 0);
-            if (block == 0 || arena.IsDisposed) return;
-            try
-            {
-                arena.Free(block);
-            }
-            catch (ObjectDisposedException) when (arena.IsDisposed)
-            {
-                // The arena went away between the check and the free: its memory went with it.
-            }
+            if (block != 0) pool.Return(block, length, counted);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -116,4 +137,25 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
             return block;
         }
     }
+}
+
+/// <summary>
+/// The pool instruments of one meter. Unlike the arena's, these are counted as rents happen, and
+/// only while a listener is enabled, since the arena cannot tell a pool's blocks from others.
+/// </summary>
+internal sealed class PoolInstruments
+{
+    private static readonly ConditionalWeakTable<Meter, PoolInstruments> ByMeter = [];
+
+    private PoolInstruments(Meter meter)
+    {
+        Rented = meter.CreateUpDownCounter<long>("buddy.pool.rented", "By", "Bytes rented from memory pools and not yet returned.");
+        Rents = meter.CreateCounter<long>("buddy.pool.rents", "{rent}", "Blocks rented from memory pools.");
+    }
+
+    public UpDownCounter<long> Rented { get; }
+
+    public Counter<long> Rents { get; }
+
+    public static PoolInstruments For(Meter meter) => ByMeter.GetValue(meter, m => new PoolInstruments(m));
 }

@@ -141,6 +141,13 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     public Task<ReportingPassResult> ReportNowAsync(CancellationToken cancellationToken = default)
         => Task.Run(ReportNow, cancellationToken);
 
+    /// <summary>
+    /// Raised on the thread that met the failure (usually the reporter's) each time a device call or a
+    /// pass fails; the same message is kept in <see cref="ReporterStatistics.LastError"/>. A handler
+    /// that throws is ignored: logging must not stop reporting.
+    /// </summary>
+    public event Action<ReporterFailure>? Failed;
+
     public ReporterStatistics GetStatistics()
     {
         lock (statsLock)
@@ -208,7 +215,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         catch (Exception e)
         {
             // Only the injected clock can get here (a pass records its own failures): end the thread, say why.
-            RecordError($"The reporter thread ended: {e.GetType().Name}: {e.Message}");
+            RecordError($"The reporter thread ended: {e.GetType().Name}: {e.Message}", e);
         }
         finally
         {
@@ -218,7 +225,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     private void RunLoop(Worker self)
     {
-        while (WaitForRequest(self) && WaitForDelay(self))
+        while (WaitForRequest(self, out bool cachesHoldMemory) && (cachesHoldMemory || WaitForDelay(self)))
         {
             Interlocked.Increment(ref wakeups);
             lock (signal) state = Active;
@@ -229,14 +236,41 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         }
     }
 
-    private bool WaitForRequest(Worker self)
+    /// <summary>
+    /// Waits for a free to ask for a pass. Blocks freed into thread caches never reach a zone, so no
+    /// free announces them: while the arena has caches, the thread also looks every delay, and when
+    /// caches hold free memory it runs a pass at once (which drains the idle ones), as Linux's vmstat
+    /// worker drains idle per-CPU lists. False when stopped.
+    /// </summary>
+    private bool WaitForRequest(Worker self, out bool cachesHoldMemory)
     {
-        lock (signal)
+        cachesHoldMemory = false;
+        bool looked = false;
+        using ITimer? timer = arena.CachedOrders == 0 || options.Delay == TimeSpan.Zero ? null : time.CreateTimer(_ =>
         {
-            waitingForWork = true;
-            while (!self.StopRequested && state != Requested) Monitor.Wait(signal);
-            waitingForWork = false;
-            return !self.StopRequested;
+            lock (signal)
+            {
+                looked = true;
+                Monitor.PulseAll(signal);
+            }
+        }, null, options.Delay, options.Delay);
+        while (true)
+        {
+            lock (signal)
+            {
+                waitingForWork = true;
+                while (!self.StopRequested && state != Requested && !looked) Monitor.Wait(signal);
+                waitingForWork = false;
+                if (self.StopRequested) return false;
+                if (state == Requested) return true;
+                looked = false;
+            }
+            // Outside the monitor: frees take it while holding the cache lock this reads under.
+            if (arena.CachedBytes() > 0)
+            {
+                cachesHoldMemory = true;
+                return true;
+            }
         }
     }
 
@@ -277,7 +311,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         catch (Exception e)
         {
             // Anything else is recorded and the thread goes on: an exception must not end the process.
-            RecordError($"A reporting pass failed: {e.GetType().Name}: {e.Message}");
+            RecordError($"A reporting pass failed: {e.GetType().Name}: {e.Message}", e);
             return true;
         }
     }
@@ -378,12 +412,12 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         try
         {
             if (device.Report(blocks)) outcome = device.ZeroesMemory ? ReportOutcome.ReportedZeroed : ReportOutcome.Reported;
-            else RecordError($"{DeviceName()} reported failure for {blocks.Length} blocks");
+            else RecordError($"{DeviceName()} reported failure for {blocks.Length} blocks", null);
         }
         catch (Exception e)
         {
             outcome = ReportOutcome.Failed;
-            RecordError($"{DeviceName()} threw {e.GetType().Name}: {e.Message}");
+            RecordError($"{DeviceName()} threw {e.GetType().Name}: {e.Message}", e);
         }
         TimeSpan took = time.GetElapsedTime(start);
         long bytes = 0;
@@ -420,9 +454,17 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         }
     }
 
-    private void RecordError(string message)
+    private void RecordError(string message, Exception? exception)
     {
         lock (statsLock) lastError = message;
+        try
+        {
+            Failed?.Invoke(new ReporterFailure(message, exception));
+        }
+        catch (Exception)
+        {
+            // A failing handler must not turn a recorded failure into a lost pass.
+        }
     }
 
     /// <summary>One started thread and its own stop flag (written under the signal monitor).</summary>

@@ -22,8 +22,15 @@ public sealed record PageReporterOptions
 
     internal int ResolveReportOrder(BuddyArena arena) => ReportOrder ?? arena.PageblockOrder;
 
-    internal void Validate(BuddyArena arena)
+    internal void Validate(BuddyArena arena) => Validate(arena.Options);
+
+    /// <summary>
+    /// Checks every value against the arena they would report: throws an <see cref="ArgumentException"/>
+    /// whose parameter name is the option that is wrong, and says what it must be.
+    /// </summary>
+    public void Validate(ArenaOptions arena)
     {
+        ArgumentNullException.ThrowIfNull(arena);
         if (ReportOrder is { } order && (order < 0 || order > arena.MaxOrder))
             throw new ArgumentOutOfRangeException(nameof(ReportOrder), order, $"ReportOrder must be between 0 and the arena's MaxOrder ({arena.MaxOrder}).");
         if (Capacity is < 1 or > 1024)
@@ -53,3 +60,8 @@ public sealed record ReporterStatistics(
     TimeSpan LongestDeviceCall,
     string? LastError,
     TimeSpan PassTime = default);
+
+/// <summary>A failed device call or pass: what <see cref="PageReporter.Failed"/> hands its handlers.</summary>
+/// <param name="Message">What failed, as kept in <see cref="ReporterStatistics.LastError"/>.</param>
+/// <param name="Exception">What was thrown, if anything was (a device may also return false).</param>
+public sealed record ReporterFailure(string Message, Exception? Exception);

@@ -1,0 +1,54 @@
+using System.Diagnostics.Metrics;
+using Buddy;
+using Buddy.Hosting;
+using Buddy.Reporting;
+using Buddy.Reporting.Devices;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+// The namespace of service registration, so AddBuddy is found where AddLogging and AddOptions are.
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class BuddyServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds one Buddy arena to the services, with its options bound from the <paramref name="configSectionPath"/>
+    /// configuration section (when the host has configuration) and then <paramref name="configure"/>; the
+    /// options are validated when the host starts. Registers the <see cref="BuddyArena"/>, a
+    /// <see cref="BuddyMemoryPool"/> over it, the <see cref="PageReporter"/> (its device is the registered
+    /// <see cref="IReportingDevice"/>, else the OS default) and a hosted service that starts and stops the
+    /// reporter with the host and logs its failures. A registered <see cref="TimeProvider"/> and
+    /// <see cref="IMeterFactory"/> are used. Calling it again only adds <paramref name="configure"/>.
+    /// </summary>
+    public static IServiceCollection AddBuddy(this IServiceCollection services, Action<BuddyOptions>? configure = null,
+        string configSectionPath = BuddyOptions.SectionName)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrWhiteSpace(configSectionPath);
+        OptionsBuilder<BuddyOptions> options = services.AddOptions<BuddyOptions>();
+        if (!services.Any(d => d.ServiceType == typeof(BuddyRegistration)))
+        {
+            services.AddSingleton(new BuddyRegistration(configSectionPath));
+            options.Configure<IServiceProvider>((o, provider) => provider.GetService<IConfiguration>()?.GetSection(configSectionPath).Bind(o));
+            options.ValidateOnStart();
+            services.AddSingleton<IValidateOptions<BuddyOptions>>(new BuddyOptionsValidator(configSectionPath));
+            services.TryAddSingleton(provider => new BuddyArena(
+                provider.GetRequiredService<IOptions<BuddyOptions>>().Value.Arena,
+                provider.GetService<IMeterFactory>(),
+                provider.GetService<TimeProvider>()));
+            services.TryAddSingleton(provider => new PageReporter(
+                provider.GetRequiredService<BuddyArena>(),
+                provider.GetService<IReportingDevice>() ?? ReportingDevices.CreateDefault(),
+                provider.GetRequiredService<IOptions<BuddyOptions>>().Value.Reporter,
+                provider.GetService<TimeProvider>()));
+            services.TryAddSingleton(provider => new BuddyMemoryPool(provider.GetRequiredService<BuddyArena>()));
+            services.AddHostedService<BuddyReporterService>();
+        }
+        if (configure is not null) options.Configure(configure);
+        return services;
+    }
+}
+
+/// <summary>Marks a collection AddBuddy has filled, and where its options are bound from.</summary>
+internal sealed record BuddyRegistration(string ConfigSectionPath);
