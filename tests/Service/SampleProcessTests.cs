@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Reflection;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Buddy.Tests.Service;
+
+/// <summary>samples/BufferService in a process of its own: a burst of uploads, then idle, and its RSS read from /proc.</summary>
+public sealed partial class SampleProcessTests
+{
+    private const long MiB = 1L << 20;
+
+    internal static string SamplePath => typeof(SampleProcessTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "BufferService").Value!;
+
+    [Fact]
+    public async Task After_a_burst_and_idle_the_sample_gives_its_memory_back()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "RSS is read from /proc/PID/status, which only Linux has.");
+        await using var sample = await SampleProcess.StartAsync("--Buddy:Reporter:Delay=00:00:00.5");
+        using var client = new HttpClient { BaseAddress = sample.Address, Timeout = TimeSpan.FromMinutes(2) };
+        byte[] upload = new byte[MiB];
+        for (int i = 0; i < upload.Length; i++) upload[i] = (byte)(i % 251);
+        long before = sample.ResidentBytes();
+
+        // 48 connections, each posting 1 MiB (held whole in Kestrel's pipe) and reading 256 KiB, six times over.
+        long peak = before;
+        for (int round = 0; round < 6; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 48).Select(async _ =>
+            {
+                using var content = new ByteArrayContent(upload);
+                using HttpResponseMessage response = await client.PostAsync("/exchange/262144", content, TestContext.Current.CancellationToken);
+                response.EnsureSuccessStatusCode();
+                Assert.Equal(256 << 10, (await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken)).Length);
+            }));
+            peak = Math.Max(peak, sample.ResidentBytes());
+        }
+        Stats afterBurst = (await client.GetFromJsonAsync<Stats>("/stats", TestContext.Current.CancellationToken))!;
+
+        // Idle: the reporter (delay 0.5 s) drains the idle threads' caches and reports; wait for it, up to 30 s.
+        long idle = peak;
+        Stats? stats = null;
+        for (var waited = Stopwatch.StartNew(); waited.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(250, TestContext.Current.CancellationToken))
+        {
+            idle = sample.ResidentBytes();
+            stats = await client.GetFromJsonAsync<Stats>("/stats", TestContext.Current.CancellationToken);
+            if (stats!.ArenaReported >= 24 * MiB && idle <= peak - 16 * MiB) break;
+        }
+
+        string figures = $"RSS before {before / MiB} MiB, peak {peak / MiB} MiB, idle {idle / MiB} MiB; arena {afterBurst.ArenaOnline / MiB} MiB online after the burst, {stats!.ArenaReported / MiB} MiB reported idle";
+        Assert.True(afterBurst.ArenaOnline > 32 * MiB, "the burst grew the arena past its first section: " + figures);
+        Assert.True(stats.ArenaReported >= 24 * MiB, "the reporter gave the burst's blocks back: " + figures);
+        Assert.True(idle <= peak - 16 * MiB, "RSS fell: " + figures);
+    }
+
+    private sealed record Stats(long Rss, long ArenaOnline, long ArenaAllocated, long ArenaReported);
+
+    /// <summary>The sample, started on a free loopback port; killed on dispose.</summary>
+    internal sealed partial class SampleProcess : IAsyncDisposable
+    {
+        private readonly Process process;
+        private readonly StringBuilder output = new();
+
+        private SampleProcess(Process process, Uri address)
+        {
+            this.process = process;
+            Address = address;
+        }
+
+        public Uri Address { get; }
+
+        public static async Task<SampleProcess> StartAsync(params string[] arguments)
+        {
+            var start = new ProcessStartInfo("dotnet")
+            {
+                WorkingDirectory = Path.GetDirectoryName(SamplePath)!,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            foreach (string a in new[] { SamplePath, "--urls", "http://127.0.0.1:0" }.Concat(arguments)) start.ArgumentList.Add(a);
+            var process = Process.Start(start)!;
+            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var log = new StringBuilder();
+            process.OutputDataReceived += (_, e) =>
+            {
+                lock (log) log.AppendLine(e.Data);
+                if (e.Data is not null && Listening().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
+            };
+            process.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            _ = process.WaitForExitAsync().ContinueWith(_ => listening.TrySetException(new InvalidOperationException($"the sample exited with {process.ExitCode}:\n{log}")), TaskScheduler.Default);
+            Uri address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            return new SampleProcess(process, address);
+        }
+
+        public long ResidentBytes()
+        {
+            string status = File.ReadAllText($"/proc/{process.Id}/status");
+            return long.Parse(VmRss().Match(status).Groups[1].Value) * 1024;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
+
+        [GeneratedRegex(@"Now listening on: (http://\S+)")]
+        private static partial Regex Listening();
+
+        [GeneratedRegex(@"VmRSS:\s+(\d+) kB")]
+        private static partial Regex VmRss();
+    }
+}
