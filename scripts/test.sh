@@ -11,6 +11,11 @@ require_dotnet
 
 status=0
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The C toolchain first: the native tests need it, and so does the managed test that links a C
+# program against the packed libbuddy.so.
+if [ "$(uname -s)" = Linux ]; then
+    apt_install cmake g++ make libgtest-dev libbenchmark-dev zlib1g-dev || echo "could not install the native toolchain" >&2
+fi
 dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Release \
     --results-directory "$results" --report-xunit-trx --report-xunit-trx-filename managed.trx \
     --timeout 20m --no-progress || status=1
@@ -19,7 +24,6 @@ dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Release \
 native_passed=0
 native_failed=0
 if [ "$(uname -s)" = Linux ]; then
-    apt_install cmake g++ make libgtest-dev libbenchmark-dev zlib1g-dev || echo "could not install the native toolchain" >&2
     case "$(uname -m)" in aarch64|arm64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
     ctest_log="$results/ctest.log"
     if dotnet publish "$root/src/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo \

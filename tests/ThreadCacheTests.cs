@@ -230,6 +230,45 @@ public class ThreadCacheTests
     }
 
     [Fact]
+    public void Memory_freed_only_into_caches_is_reported_one_delay_after_the_reporter_next_looks()
+    {
+        var time = new FakeTimeProvider();
+        TimeSpan delay = TimeSpan.FromSeconds(2);
+        using var arena = new BuddyArena(new ArenaOptions { Size = 4 * Arenas.MiB, ZoneCount = 1 }, timeProvider: time);
+        using var reporter = new PageReporter(arena, new RecordingDevice(), new PageReporterOptions { Delay = delay });
+        reporter.Start();
+        Wait.Until(() => reporter.IsWaitingForDelay, "the first delay");
+        time.Advance(delay);
+        Wait.Until(() => reporter.Wakeups == 1 && reporter.IsWaitingForWork, "the first pass, with nothing to report");
+        long passes = reporter.GetStatistics().Passes;
+
+        // A thread takes pages and frees them into its cache, then stays alive and quiet: no free
+        // reaches a zone, so nothing asks the reporter for a pass.
+        using var done = new ManualResetEventSlim();
+        using var quiet = new ManualResetEventSlim();
+        var owner = new Thread(() =>
+        {
+            var pages = Enumerable.Range(0, 8).Select(_ => arena.Allocate(0)).ToList();
+            pages.ForEach(arena.Free);
+            quiet.Set();
+            done.Wait();
+        });
+        owner.Start();
+        quiet.Wait(TestContext.Current.CancellationToken);
+        Assert.True(arena.GetStatistics().CachedPages > 0);
+        Assert.True(reporter.IsWaitingForWork);
+
+        // One delay on, the reporter looks, finds cached memory and runs a pass at once, which
+        // sends the quiet cache home and reports the arena whole.
+        time.Advance(delay);
+        Wait.Until(() => arena.GetStatistics().ReportedPages == arena.TotalPages, "the pass the cache look started");
+        Assert.Equal(0, arena.GetStatistics().CachedPages);
+        Assert.True(reporter.GetStatistics().Passes > passes);
+        done.Set();
+        owner.Join();
+    }
+
+    [Fact]
     public void A_double_free_through_the_cache_is_refused_and_changes_nothing()
     {
         using var arena = Arenas.Small();

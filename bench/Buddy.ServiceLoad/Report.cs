@@ -20,20 +20,20 @@ internal static class Report
         md.AppendLine($"- Load: {load.Describe()}. Each variant runs the sample in a process of its own, warmed up (3 s of 8 connections) and idle 6 s before the burst; the reporter delay is the default, 2 s.");
         md.AppendLine($"- Raw data: `{stem}.csv` (every 100 ms sample), `{stem}.png` (RSS over time)");
         md.AppendLine();
-        md.AppendLine("| variant | requests/s | p50 ms | p99 ms | errors | RSS before | peak | +10 s | +60 s | back within 10% | GC committed at end | arena reported at end | Kestrel pooled at end |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        md.AppendLine("| variant | requests/s | p50 ms | p99 ms | errors | RSS before | peak | +10 s | +60 s | back within 10% | given back | 90% of it by | Kestrel pool at end | managed heap growth |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (VariantRun r in runs)
         {
-            Sample last = r.Samples[^1];
             double? back = r.SecondsToRecover();
+            double? mostBack = r.SecondsToGiveBack(0.9);
             md.AppendLine(Invariant(
-                $"| {r.Variant.Name} | {r.Wrk.RequestsPerSecond:0.0} | {r.Wrk.P50Ms:0} | {r.Wrk.P99Ms:0} | {r.Wrk.Errors} | {MiB(r.PreBurstRss)} | {MiB(r.PeakRss)} | {MiB(r.RssAt(10))} | {MiB(r.RssAt(Math.Min(60, r.IdleSeconds)))} | {(back is { } s ? $"{s:0.0} s" : "not in the run")} | {MiB(last.GcCommitted)} | {MiB(last.ArenaReported)} | {MiB(last.KestrelPooled)} |"));
+                $"| {r.Variant.Name} | {r.Wrk.RequestsPerSecond:0.0} | {r.Wrk.P50Ms:0} | {r.Wrk.P99Ms:0} | {r.Wrk.Errors} | {MiB(r.PreBurstRss)} | {MiB(r.PeakRss)} | {MiB(r.RssAt(10))} | {MiB(r.RssAt(r.IdleSeconds))} | {(back is { } s ? $"{s:0.0} s" : "not in the run")} | {MiB(r.GivenBack)} | {(mostBack is { } m ? $"{m:0.0} s" : "-")} | {MiB(r.Samples[^1].KestrelPooled)} | {MiB(r.ManagedHeapGrowth)} |"));
         }
         md.AppendLine();
-        md.AppendLine("RSS and sizes in MiB. \"+10 s\" and \"+60 s\" are after the burst's end; \"back within 10%\" is the time from the burst's end until RSS first comes within 10% of its value before the burst.");
+        md.AppendLine("RSS and sizes in MiB. \"+10 s\" and \"+60 s\" are after the burst's end. \"Back within 10%\": the time from the burst's end until RSS first comes within 10% of its value before the burst. \"Given back\": peak RSS less RSS at the run's end, and the time from the burst's end until 90% of it had gone. \"Managed heap growth\": the GC's committed bytes outside either pool (the arena's pinned arrays, Kestrel's pooled blocks) 5 s after the burst, less the same before it: memory neither pool holds, which only a garbage collection gives back.");
         VariantRun kestrel = runs[0];
         foreach (VariantRun r in runs.Skip(1))
-            md.AppendLine(Invariant($"{r.Variant.Name} against Kestrel's pool: requests/s {r.Wrk.RequestsPerSecond / kestrel.Wrk.RequestsPerSecond:0.000}x, p99 {r.Wrk.P99Ms / kestrel.Wrk.P99Ms:0.000}x, RSS 60 s after {(double)r.RssAt(Math.Min(60, r.IdleSeconds)) / kestrel.RssAt(Math.Min(60, kestrel.IdleSeconds)):0.000}x.").Insert(0, "- "));
+            md.AppendLine(Invariant($"{r.Variant.Name} against Kestrel's pool: requests/s {r.Wrk.RequestsPerSecond / kestrel.Wrk.RequestsPerSecond:0.000}x, p99 {r.Wrk.P99Ms / kestrel.Wrk.P99Ms:0.000}x, RSS at the end {(double)r.RssAt(r.IdleSeconds) / kestrel.RssAt(kestrel.IdleSeconds):0.000}x.").Insert(0, "- "));
         File.WriteAllText(Path.Combine(dir, stem + ".md"), md.ToString());
     }
 

@@ -128,6 +128,32 @@ internal sealed record VariantRun(Variant Variant, WrkResult Wrk, List<Sample> S
 
     public Sample Nearest(double seconds) => Samples.MinBy(s => Math.Abs(s.Seconds - seconds))!;
 
+    /// <summary>Peak RSS less RSS at the run's end.</summary>
+    public long GivenBack => Math.Max(0, PeakRss - Samples[^1].Rss);
+
+    /// <summary>Seconds from the burst's end until RSS had fallen by <paramref name="share"/> of <see cref="GivenBack"/>; null: nothing given back.</summary>
+    public double? SecondsToGiveBack(double share)
+    {
+        if (GivenBack == 0) return null;
+        long target = PeakRss - (long)(share * GivenBack);
+        Sample? reached = Samples.FirstOrDefault(s => s.Seconds >= BurstSeconds && s.Rss <= target);
+        return reached is null ? null : Math.Max(0, reached.Seconds - BurstSeconds);
+    }
+
+    /// <summary>
+    /// GC committed bytes outside the pools 5 s after the burst, less the same before it. Measured
+    /// then, not at the end: sections that go offline leave their arrays to the GC, uncounted by the arena.
+    /// </summary>
+    public long ManagedHeapGrowth
+    {
+        get
+        {
+            static long Outside(Sample s) => s.GcCommitted - s.ArenaOnline - s.KestrelPooled;
+            Sample before = Samples.Last(s => s.Seconds < 0);
+            return Outside(Nearest(BurstSeconds + 5)) - Outside(before);
+        }
+    }
+
     /// <summary>Seconds from the burst's end until RSS is within 10% of its pre-burst value; null: not within the run.</summary>
     public double? SecondsToRecover()
     {
