@@ -216,10 +216,12 @@ public class ReporterTests
         Wait.Until(() => device.Calls.Count == 1, "the pass one delay after the free");
         Assert.Equal(block, device.Calls[0][0].Address);
 
-        // Parked with no timer: however long nothing is freed, nothing is scanned again.
+        // Parked: however long nothing is freed, nothing is scanned again. The thread looks at the
+        // thread caches every delay, finds nothing in them and parks again.
         Wait.Until(() => reporter.IsWaitingForWork, "the thread to park");
+        long looks = reporter.CacheLooks;
         time.Advance(TimeSpan.FromHours(1));
-        Assert.True(reporter.IsWaitingForWork);
+        Wait.Until(() => reporter.CacheLooks > looks && reporter.IsWaitingForWork, "the thread to look and park again");
         Assert.Equal(2, reporter.Wakeups);
         Assert.Single(device.Calls);
     }

@@ -50,6 +50,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private bool waitingForWork;
     private int liveThreads;
     private long wakeups;
+    private long cacheLooks;
     private ReportOutcome lastOutcome;
     private long lastBytes;
 
@@ -100,6 +101,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     {
         get { lock (signal) return waitingForWork; }
     }
+
+    /// <summary>Times the parked thread has looked at the thread caches (every delay, while the arena has caches).</summary>
+    internal long CacheLooks => Interlocked.Read(ref cacheLooks);
 
     /// <summary>Passes the thread has begun, including those the threshold turned away.</summary>
     internal long Wakeups => Interlocked.Read(ref wakeups);
@@ -266,11 +270,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
                 looked = false;
             }
             // Outside the monitor: frees take it while holding the cache lock this reads under.
-            if (arena.CachedBytes() > 0)
-            {
-                cachesHoldMemory = true;
-                return true;
-            }
+            cachesHoldMemory = arena.CachedBytes() > 0;
+            Interlocked.Increment(ref cacheLooks);
+            if (cachesHoldMemory) return true;
         }
     }
 
