@@ -69,6 +69,25 @@ public sealed unsafe partial class BuddyArena
         get { lock (cacheLock) return threadCaches.Count; }
     }
 
+    /// <summary>
+    /// Allocations and frees so far, zones' and thread caches' (racy reads, no locks): a reporter compares
+    /// two readings to tell whether the arena was idle in between, and nothing else relies on it.
+    /// </summary>
+    internal long OperationCount()
+    {
+        using (gate.Enter())
+        {
+            long operations = 0;
+            foreach (Zone zone in online.Zones) operations += Volatile.Read(ref zone.Allocations) + Volatile.Read(ref zone.Frees);
+            lock (cacheLock)
+            {
+                foreach (ThreadCache cache in threadCaches) operations += cache.Operations;
+                operations += retiredAllocations + retiredFrees;
+            }
+            return operations;
+        }
+    }
+
     /// <summary>Free bytes in thread caches now, read without claiming them: a hint, exact only when they are quiet.</summary>
     internal long CachedBytes()
     {

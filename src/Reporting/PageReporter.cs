@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Buddy.Reporting.Pressure;
 
 namespace Buddy.Reporting;
 
@@ -27,6 +28,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private readonly TimeProvider time;
     private readonly ReporterInstruments instruments;
     private readonly int reportOrder;
+    private readonly int floorOrder;
     private readonly FreeBlock[] batch;
     private readonly ReportScatterlist reportScatterlist;
     /// <summary>One pass at a time; Dispose takes it so no pass outlives the reporter.</summary>
@@ -51,10 +53,18 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private int liveThreads;
     private long wakeups;
     private long cacheLooks;
+    /// <summary>A source (or the host) signalled pressure since the thread last looked (signal monitor).</summary>
+    private bool pressureSignaled;
+    /// <summary>Pressure lasts until this timestamp on the reporter's clock, two poll intervals past the last signal.</summary>
+    private long pressureUntil;
+    private MemoryPressureMonitor? pressureMonitor;
+    /// <summary>Arena activity as the parked thread last saw it (reporter thread only).</summary>
+    private long opsSeen = -1, activitySeenAt, opsAtIdlePass = -1;
     private ReportOutcome lastOutcome;
     private long lastBytes;
 
     private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, deviceTicks, longestDeviceTicks, passTicks;
+    private long idlePasses, pressurePasses, pressureSignals;
     private string? lastError;
 
     /// <param name="arena">The arena to report; one reporter per arena.</param>
@@ -73,6 +83,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         this.options = options;
         time = timeProvider ?? arena.TimeProvider;
         reportOrder = options.ResolveReportOrder(arena);
+        floorOrder = options.ResolveFloorOrder(arena);
         batch = new FreeBlock[options.Capacity];
         reportScatterlist = ReportScatterlist;
         instruments = ReporterInstruments.For(arena.Meter);
@@ -87,6 +98,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     public IReportingDevice Device => device;
 
     public int ReportOrder => reportOrder;
+
+    /// <summary>The smallest order reported when the arena is idle or memory is short.</summary>
+    public int FloorOrder => floorOrder;
 
     public bool IsRunning => worker is not null;
 
@@ -124,6 +138,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             lock (signal) state = Requested;
             next.Thread.Start();
             worker = next;
+            pressureMonitor = MemoryPressureMonitor.Start(options, time, SignalPressure, RecordError);
         }
     }
 
@@ -139,7 +154,24 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     }
 
     /// <summary>Runs one full pass on the calling thread now, whatever the delay and threshold.</summary>
-    public ReportingPassResult ReportNow() => RunPass(ignoreThreshold: true, self: null);
+    public ReportingPassResult ReportNow() => RunPass(PassKind.Now, self: null);
+
+    /// <summary>
+    /// Tells the running reporter that memory is short: it reports at once, down to <see cref="FloorOrder"/>,
+    /// with no budget, every thread cache included, and keeps doing so for any free that follows until
+    /// two <see cref="PageReporterOptions.PressurePollInterval"/>s pass without another signal. The
+    /// configured sources call this; a host that knows better can too. A stopped reporter only counts it.
+    /// </summary>
+    public void SignalPressure()
+    {
+        Interlocked.Increment(ref pressureSignals);
+        lock (signal)
+        {
+            pressureSignaled = true;
+            pressureUntil = time.GetTimestamp() + (long)(2 * options.PressurePollInterval.TotalSeconds * time.TimestampFrequency);
+            Monitor.PulseAll(signal);
+        }
+    }
 
     /// <summary>Runs one full pass on the thread pool.</summary>
     public Task<ReportingPassResult> ReportNowAsync(CancellationToken cancellationToken = default)
@@ -156,7 +188,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     {
         lock (statsLock)
             return new ReporterStatistics(passes, deviceCalls, reportedBlocks, reportedBytes, failedReports,
-                TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError, TimeSpan.FromTicks(passTicks));
+                TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError, TimeSpan.FromTicks(passTicks),
+                idlePasses, pressurePasses, Interlocked.Read(ref pressureSignals));
     }
 
     void IFreeBlockListener.OnFreeBlock(int zone, int order)
@@ -199,6 +232,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         Interlocked.Increment(ref stops);
         Worker? running = worker;
         if (running is null) return;
+        pressureMonitor?.Dispose();
+        pressureMonitor = null;
         lock (signal)
         {
             running.StopRequested = true;
@@ -229,11 +264,14 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     private void RunLoop(Worker self)
     {
-        while (WaitForRequest(self, out bool cachesHoldMemory) && (cachesHoldMemory || WaitForDelay(self)))
+        while (WaitForWork(self, out PassKind kind))
         {
+            // A free's request waits out the delay, so frees batch up; pressure does not wait.
+            if (kind == PassKind.Automatic && !WaitForDelay(self)) return;
+            if (TakePressure()) kind = PassKind.Pressure;
             Interlocked.Increment(ref wakeups);
             lock (signal) state = Active;
-            if (!TryRunPass(self, out ReportingPassResult result)) return;
+            if (!TryRunPass(self, kind, out ReportingPassResult result)) return;
             // Frees during the pass asked for another; so does work left over by the budget or in busy caches.
             if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted || cachesBusy)
                 lock (signal) state = Requested;
@@ -241,38 +279,74 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     }
 
     /// <summary>
-    /// Waits for a free to ask for a pass. Blocks freed into thread caches never reach a zone, so no
-    /// free announces them: while the arena has caches, the thread also looks every delay, and when
-    /// caches hold free memory it runs a pass at once (which drains the idle ones), as Linux's vmstat
-    /// worker drains idle per-CPU lists. False when stopped.
+    /// Waits for something to report: a free of report order asking for a pass (<see cref="PassKind.Automatic"/>),
+    /// or a pressure signal. Blocks freed into thread caches never reach a zone, so no free announces
+    /// them, and fragments below the report order announce nothing either: while the arena has caches
+    /// or idle reporting is on, the thread also looks every delay. Caches holding free memory get a
+    /// pass at once (which drains the quiet ones), as Linux's vmstat worker drains idle per-CPU lists;
+    /// an arena with no allocation or free for <see cref="PageReporterOptions.IdleTime"/> gets one pass
+    /// down to the floor order. False when stopped.
     /// </summary>
-    private bool WaitForRequest(Worker self, out bool cachesHoldMemory)
+    private bool WaitForWork(Worker self, out PassKind kind)
     {
-        cachesHoldMemory = false;
+        kind = PassKind.Automatic;
+        bool idleReporting = floorOrder < reportOrder && options.IdleTime != Timeout.InfiniteTimeSpan;
+        TimeSpan lookEvery = options.Delay > TimeSpan.Zero ? options.Delay : TimeSpan.FromSeconds(1);
         bool looked = false;
-        using ITimer? timer = arena.CachedOrders == 0 || options.Delay == TimeSpan.Zero ? null : time.CreateTimer(_ =>
+        using ITimer? timer = arena.CachedOrders == 0 && !idleReporting ? null : time.CreateTimer(_ =>
         {
             lock (signal)
             {
                 looked = true;
                 Monitor.PulseAll(signal);
             }
-        }, null, options.Delay, options.Delay);
+        }, null, lookEvery, lookEvery);
         while (true)
         {
             lock (signal)
             {
                 waitingForWork = true;
-                while (!self.StopRequested && state != Requested && !looked) Monitor.Wait(signal);
+                while (!self.StopRequested && state != Requested && !looked && !pressureSignaled) Monitor.Wait(signal);
                 waitingForWork = false;
                 if (self.StopRequested) return false;
-                if (state == Requested) return true;
+                if (state == Requested || pressureSignaled) return true;
                 looked = false;
             }
             // Outside the monitor: frees take it while holding the cache lock this reads under.
-            cachesHoldMemory = arena.CachedBytes() > 0;
+            bool cachesHoldMemory = arena.CachedBytes() > 0;
+            bool idle = idleReporting && IdleLongEnough();
             Interlocked.Increment(ref cacheLooks);
-            if (cachesHoldMemory) return true;
+            if (cachesHoldMemory || idle)
+            {
+                kind = idle ? PassKind.Idle : PassKind.Caches;
+                return true;
+            }
+        }
+    }
+
+    /// <summary>True once per idle stretch: the arena has seen no allocation or free for the idle time.</summary>
+    private bool IdleLongEnough()
+    {
+        long ops = arena.OperationCount();
+        long now = time.GetTimestamp();
+        if (ops != opsSeen)
+        {
+            (opsSeen, activitySeenAt) = (ops, now);
+            return false;
+        }
+        if (ops == opsAtIdlePass || time.GetElapsedTime(activitySeenAt, now) < options.IdleTime) return false;
+        opsAtIdlePass = ops;
+        return true;
+    }
+
+    /// <summary>True while pressure lasts; clears the signal.</summary>
+    private bool TakePressure()
+    {
+        lock (signal)
+        {
+            bool signaled = pressureSignaled;
+            pressureSignaled = false;
+            return signaled || time.GetTimestamp() < pressureUntil;
         }
     }
 
@@ -291,19 +365,19 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         lock (signal)
         {
             waitingForDelay = true;
-            while (!self.StopRequested && !elapsed) Monitor.Wait(signal);
+            while (!self.StopRequested && !elapsed && !pressureSignaled) Monitor.Wait(signal);
             waitingForDelay = false;
             return !self.StopRequested;
         }
     }
 
     /// <summary>Runs a pass on the thread; false when the arena is gone and the thread should end.</summary>
-    private bool TryRunPass(Worker self, out ReportingPassResult result)
+    private bool TryRunPass(Worker self, PassKind kind, out ReportingPassResult result)
     {
         result = default;
         try
         {
-            result = RunPass(ignoreThreshold: false, self);
+            result = RunPass(kind, self);
             return true;
         }
         catch (ObjectDisposedException) when (arena.IsDisposed)
@@ -318,7 +392,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         }
     }
 
-    private ReportingPassResult RunPass(bool ignoreThreshold, Worker? self)
+    private ReportingPassResult RunPass(PassKind kind, Worker? self)
     {
         // The lock is reentrant; a pass started by a device inside a pass would reuse the batch in hand.
         if (passLock.IsHeldByCurrentThread)
@@ -329,7 +403,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             long started = time.GetTimestamp();
             try
             {
-                return RunPassLocked(ignoreThreshold, self);
+                return RunPassLocked(kind, self);
             }
             finally
             {
@@ -340,32 +414,57 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     }
 
     /// <summary>A pass, with the pass lock held.</summary>
-    private ReportingPassResult RunPassLocked(bool ignoreThreshold, Worker? self)
+    private ReportingPassResult RunPassLocked(PassKind kind, Worker? self)
     {
         long stopsAtStart = Interlocked.Read(ref stops);
         var totals = new PassTotals();
+        bool deep = kind is PassKind.Idle or PassKind.Pressure;
+        var scope = new PassScope(deep ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
+            IgnoreThreshold: kind != PassKind.Automatic && kind != PassKind.Caches);
         bool worked;
         // Blocks parked in thread caches go home first, so they can merge and be reported. Asked for
-        // a pass now, every cache goes. Otherwise a cache goes if its thread neither allocated nor
-        // freed since the last look: the previous pass, then (once what is free has been reported)
-        // the start of this one. Busy caches stay with their owners, and a pass comes back for them.
-        if (ignoreThreshold)
+        // a pass now, or short of memory, every cache goes. Otherwise a cache goes if its thread neither
+        // allocated nor freed since the last look: the previous pass, then (once what is free has been
+        // reported) the start of this one. Busy caches stay with their owners, and a pass comes back for them.
+        if (kind is PassKind.Now or PassKind.Pressure)
         {
             arena.DrainPerCpuCaches();
-            worked = ReportZones(ignoreThreshold, stopsAtStart, self, ref totals);
+            worked = ReportZones(scope, stopsAtStart, self, ref totals);
         }
         else
         {
             arena.DrainIdleCaches();
-            worked = ReportZones(ignoreThreshold, stopsAtStart, self, ref totals);
+            worked = ReportZones(scope, stopsAtStart, self, ref totals);
             (long drained, long busyBytes) = arena.DrainIdleCaches();
             cachesBusy = busyBytes > 0;
-            if (drained > 0 && totals.Failures == 0 && !totals.BudgetExhausted) worked |= ReportZones(ignoreThreshold, stopsAtStart, self, ref totals);
+            if (drained > 0 && totals.Failures == 0 && !totals.BudgetExhausted) worked |= ReportZones(scope, stopsAtStart, self, ref totals);
         }
         if (!worked) return default;
-        lock (statsLock) passes++;
+        lock (statsLock)
+        {
+            passes++;
+            if (kind == PassKind.Idle) idlePasses++;
+            if (kind == PassKind.Pressure) pressurePasses++;
+        }
         return new ReportingPassResult(totals.Blocks, totals.Bytes, totals.Calls, totals.Failures, totals.BudgetExhausted);
     }
+
+    /// <summary>Why a pass runs: it decides the smallest order, the budget and the threshold.</summary>
+    private enum PassKind
+    {
+        /// <summary>A free of report order asked, one delay ago.</summary>
+        Automatic,
+        /// <summary>Thread caches held free memory when the parked thread looked.</summary>
+        Caches,
+        /// <summary>The arena stayed idle for the idle time: down to the floor order.</summary>
+        Idle,
+        /// <summary>Memory is short: at once, down to the floor order, every cache, no budget.</summary>
+        Pressure,
+        /// <summary>ReportNow: every cache, at report order, no threshold.</summary>
+        Now,
+    }
+
+    private readonly record struct PassScope(int MinOrder, long Budget, bool IgnoreThreshold);
 
     private struct PassTotals
     {
@@ -374,20 +473,20 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     }
 
     /// <summary>Reports what is free, zone by zone, within the pass budget; false when the threshold turned the pass away.</summary>
-    private bool ReportZones(bool ignoreThreshold, long stopsAtStart, Worker? self, ref PassTotals totals)
+    private bool ReportZones(PassScope scope, long stopsAtStart, Worker? self, ref PassTotals totals)
     {
-        if (!ignoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
+        if (!scope.IgnoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
             return false;
         for (int zone = 0; zone < arena.ZoneCount && totals.Failures == 0 && !totals.BudgetExhausted; zone++)
         {
             while (!closing && Interlocked.Read(ref stops) == stopsAtStart && (self is null || !Volatile.Read(ref self.StopRequested)))
             {
-                if (totals.Bytes >= options.BudgetBytesPerPass)
+                if (totals.Bytes >= scope.Budget)
                 {
                     totals.BudgetExhausted = true;
                     break;
                 }
-                int count = arena.ReportFreeBlocks(zone, reportOrder, options.Mode, batch, reportScatterlist);
+                int count = arena.ReportFreeBlocks(zone, scope.MinOrder, options.Mode, batch, reportScatterlist);
                 if (count == 0) break;
                 totals.Calls++;
                 if (lastOutcome == ReportOutcome.Failed)

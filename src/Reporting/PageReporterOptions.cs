@@ -20,7 +20,41 @@ public sealed record PageReporterOptions
 
     public ReportingMode Mode { get; init; } = ReportingMode.Isolate;
 
+    /// <summary>
+    /// Smallest order reported once the arena has been idle for <see cref="IdleTime"/>, or under memory
+    /// pressure: the fragments below <see cref="ReportOrder"/> that live blocks keep from merging (Linux's
+    /// <c>page_reporting_order</c>, chosen per occasion). Null means 64 KiB blocks (order 4 at 4 KiB pages);
+    /// at most the report order.
+    /// </summary>
+    public int? FloorOrder { get; init; }
+
+    /// <summary>
+    /// How long the arena must see no allocation or free before free blocks down to <see cref="FloorOrder"/>
+    /// are reported, once per idle stretch. <see cref="Timeout.InfiniteTimeSpan"/>: only under pressure.
+    /// </summary>
+    public TimeSpan IdleTime { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Which memory pressure sources the reporter listens to. Under pressure it reports at once, down to
+    /// <see cref="FloorOrder"/>, with no budget; <see cref="PageReporter.SignalPressure"/> works whatever this says.
+    /// </summary>
+    public PressureSources PressureSources { get; init; } = PressureSources.All;
+
+    /// <summary>How often the polled pressure sources (cgroup usage, GC memory load) are read.</summary>
+    public TimeSpan PressurePollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Share of a memory limit in use at which the polled sources report pressure: cgroup usage of its
+    /// limit (or <c>memory.high</c>), the GC's memory load of its high threshold. 50 to 100.
+    /// </summary>
+    public int PressurePercent { get; init; } = 90;
+
     internal int ResolveReportOrder(BuddyArena arena) => ReportOrder ?? arena.PageblockOrder;
+
+    internal int ResolveFloorOrder(BuddyArena arena) => Math.Min(ResolveReportOrder(arena), FloorOrder ?? DefaultFloorOrder(arena.Options));
+
+    /// <summary>The order of 64 KiB blocks, or 0 when pages are that large already.</summary>
+    private static int DefaultFloorOrder(ArenaOptions arena) => Math.Max(0, System.Numerics.BitOperations.Log2((uint)Math.Max(1, (64 << 10) / arena.PageSize)));
 
     internal void Validate(BuddyArena arena) => Validate(arena.Options);
 
@@ -43,13 +77,29 @@ public sealed record PageReporterOptions
             throw new ArgumentOutOfRangeException(nameof(BudgetBytesPerPass), BudgetBytesPerPass, "BudgetBytesPerPass must be positive.");
         if (!Enum.IsDefined(Mode))
             throw new ArgumentOutOfRangeException(nameof(Mode), Mode, "Mode must be Isolate or InPlace.");
+        int reportOrder = ReportOrder ?? arena.PageblockOrder;
+        if (FloorOrder is { } floor && (floor < 0 || floor > reportOrder))
+            throw new ArgumentOutOfRangeException(nameof(FloorOrder), floor, $"FloorOrder must be between 0 and the report order ({reportOrder}).");
+        if (IdleTime < TimeSpan.Zero && IdleTime != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(IdleTime), IdleTime, "IdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
+        if ((PressureSources & ~PressureSources.All) != 0)
+            throw new ArgumentOutOfRangeException(nameof(PressureSources), PressureSources, "PressureSources must combine None, Cgroup, Psi and GcMemoryLoad.");
+        if (PressurePollInterval < TimeSpan.FromMilliseconds(10) || PressurePollInterval > TimeSpan.FromMinutes(1))
+            throw new ArgumentOutOfRangeException(nameof(PressurePollInterval), PressurePollInterval, "PressurePollInterval must be between 10 ms and 1 minute.");
+        if (PressurePercent is < 50 or > 100)
+            throw new ArgumentOutOfRangeException(nameof(PressurePercent), PressurePercent, "PressurePercent must be between 50 and 100.");
     }
 }
 
 /// <summary>What one reporting pass did.</summary>
 public readonly record struct ReportingPassResult(long ReportedBlocks, long ReportedBytes, long DeviceCalls, long FailedReports, bool BudgetExhausted);
 
-/// <summary>Reporter counters since it was built. <paramref name="PassTime"/> is the time spent in passes, device calls included, on the reporter's clock.</summary>
+/// <summary>
+/// Reporter counters since it was built. <paramref name="PassTime"/> is the time spent in passes, device
+/// calls included, on the reporter's clock. <paramref name="IdlePasses"/> and <paramref name="PressurePasses"/>
+/// count the passes that reported down to the floor order because the arena was idle or memory was
+/// short; <paramref name="PressureSignals"/> counts the times a source (or the host) said it was.
+/// </summary>
 public sealed record ReporterStatistics(
     long Passes,
     long DeviceCalls,
@@ -59,9 +109,26 @@ public sealed record ReporterStatistics(
     TimeSpan DeviceTime,
     TimeSpan LongestDeviceCall,
     string? LastError,
-    TimeSpan PassTime = default);
+    TimeSpan PassTime = default,
+    long IdlePasses = 0,
+    long PressurePasses = 0,
+    long PressureSignals = 0);
 
 /// <summary>A failed device call or pass: what <see cref="PageReporter.Failed"/> hands its handlers.</summary>
 /// <param name="Message">What failed, as kept in <see cref="ReporterStatistics.LastError"/>.</param>
 /// <param name="Exception">What was thrown, if anything was (a device may also return false).</param>
 public sealed record ReporterFailure(string Message, Exception? Exception);
+
+/// <summary>Where a reporter hears of memory pressure.</summary>
+[Flags]
+public enum PressureSources
+{
+    None = 0,
+    /// <summary>The process's cgroup: usage against its limit (v1 and v2) and <c>memory.events</c> (v2).</summary>
+    Cgroup = 1,
+    /// <summary>Pressure stall triggers: the cgroup's <c>memory.pressure</c> (v2) and <c>/proc/pressure/memory</c>.</summary>
+    Psi = 2,
+    /// <summary>The GC's view: <c>GCMemoryInfo.MemoryLoadBytes</c> against <c>HighMemoryLoadThresholdBytes</c>.</summary>
+    GcMemoryLoad = 4,
+    All = Cgroup | Psi | GcMemoryLoad,
+}

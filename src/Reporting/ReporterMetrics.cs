@@ -22,6 +22,9 @@ internal sealed class ReporterInstruments
         meter.CreateObservableCounter("buddy.report.device_calls", () => Observe(s => s.DeviceCalls), "{call}", "Scatterlists handed to the device.");
         meter.CreateObservableCounter("buddy.report.bytes", () => Observe(s => s.ReportedBytes), "By", "Bytes reported to the device.");
         meter.CreateObservableCounter("buddy.report.failures", () => Observe(s => s.FailedReports), "{call}", "Device calls that failed.");
+        meter.CreateObservableCounter("buddy.report.idle_passes", () => Observe(s => s.IdlePasses), "{pass}", "Passes down to the floor order because the arena was idle.");
+        meter.CreateObservableCounter("buddy.report.pressure_passes", () => Observe(s => s.PressurePasses), "{pass}", "Passes down to the floor order, at once and with no budget, because memory was short.");
+        meter.CreateObservableCounter("buddy.report.pressure_signals", () => Observe(s => s.PressureSignals), "{signal}", "Times a pressure source or the host said memory was short.");
     }
 
     public Histogram<double> Duration { get; }

@@ -46,6 +46,8 @@ internal sealed class ReporterChaos
         });
         current.Start();
         if (random.Next(3) == 0) _ = current.ReportNowAsync();
+        // Pressure passes: at once, down to the floor order, every cache drained, no budget.
+        if (random.Next(3) == 0) current.SignalPressure();
     }
 
     /// <summary>Stops the last reporter and returns the device calls and failed reports of all of them.</summary>

@@ -1,0 +1,104 @@
+namespace Buddy.Reporting.Pressure;
+
+/// <summary>
+/// Listens to the sources a reporter's options name and calls back on pressure: cgroup usage against
+/// its limit and GC memory load are read every poll interval; PSI triggers wake a thread of their own.
+/// A source this machine lacks is left out; one that fails while running is reported and left out.
+/// </summary>
+internal sealed class MemoryPressureMonitor : IDisposable
+{
+    /// <summary>A trigger fires after 100 ms of memory stall within 2 s, the shortest window unprivileged processes may use.</summary>
+    private const long StallUs = 100_000, WindowUs = 2_000_000;
+
+    private readonly PageReporterOptions options;
+    private readonly Action onPressure;
+    private readonly Action<string, Exception?> onFailure;
+    private readonly CgroupMemory? cgroup;
+    private readonly List<PsiTrigger> triggers = [];
+    private readonly ITimer? poll;
+    private readonly Lock gate = new();
+    private bool disposed;
+
+    private MemoryPressureMonitor(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
+    {
+        this.options = options;
+        this.onPressure = onPressure;
+        this.onFailure = onFailure;
+        PressureSources sources = options.PressureSources;
+        if (sources.HasFlag(PressureSources.Cgroup) || sources.HasFlag(PressureSources.Psi)) cgroup = CgroupMemory.OfThisProcess();
+        if (sources.HasFlag(PressureSources.Psi)) ArmTriggers();
+        if (!sources.HasFlag(PressureSources.Cgroup)) cgroup = null;
+        if (cgroup is not null || sources.HasFlag(PressureSources.GcMemoryLoad))
+            poll = time.CreateTimer(_ => Poll(), null, options.PressurePollInterval, options.PressurePollInterval);
+    }
+
+    /// <summary>The cgroup whose usage is polled, if any.</summary>
+    public CgroupMemory? Cgroup => cgroup;
+
+    /// <summary>The PSI files with an armed trigger.</summary>
+    public IEnumerable<string> TriggerFiles => triggers.Select(t => t.Path);
+
+    /// <summary>Starts listening; null when the options name no source.</summary>
+    public static MemoryPressureMonitor? Start(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
+        => options.PressureSources == PressureSources.None ? null : new MemoryPressureMonitor(options, time, onPressure, onFailure);
+
+    /// <summary>One look at the polled sources (the timer's callback; tests call it directly).</summary>
+    internal bool Poll()
+    {
+        bool pressure;
+        try
+        {
+            pressure = CgroupNearLimit() || GcMemoryLoadHigh();
+        }
+        catch (Exception e)
+        {
+            onFailure($"Reading memory pressure failed: {e.GetType().Name}: {e.Message}", e);
+            return false;
+        }
+        if (pressure) onPressure();
+        return pressure;
+    }
+
+    private bool CgroupNearLimit()
+    {
+        if (cgroup is null) return false;
+        bool events = cgroup.NewLimitEvents();
+        return events || (cgroup.Limit() is { } limit && cgroup.Usage() >= limit / 100 * options.PressurePercent);
+    }
+
+    /// <summary>As ArrayPool.Shared trims: the GC's memory load at the given share of its high-load threshold.</summary>
+    private bool GcMemoryLoadHigh()
+    {
+        if (!options.PressureSources.HasFlag(PressureSources.GcMemoryLoad)) return false;
+        GCMemoryInfo info = GC.GetGCMemoryInfo();
+        return info.HighMemoryLoadThresholdBytes > 0 && info.MemoryLoadBytes >= info.HighMemoryLoadThresholdBytes / 100 * options.PressurePercent;
+    }
+
+    private void ArmTriggers()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        foreach (string? path in new[] { cgroup?.PressureFile, "/proc/pressure/memory" })
+        {
+            if (path is null || !File.Exists(path)) continue;
+            try
+            {
+                triggers.Add(PsiTrigger.Arm(path, StallUs, WindowUs, onPressure));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // PSI compiled out, or not ours to arm: the polled sources remain.
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+        }
+        poll?.Dispose();
+        foreach (PsiTrigger trigger in triggers) trigger.Dispose();
+    }
+}
