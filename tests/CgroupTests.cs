@@ -8,40 +8,12 @@ public class CgroupTests
 {
     private const long Limit = 256 * Arenas.MiB;
 
-    /// <summary>A child of this process's own memory cgroup, or null with the reason it cannot be made here.</summary>
-    private static string? CreateChildGroup(out string reason)
-    {
-        reason = "";
-        const string root = "/sys/fs/cgroup/memory";
-        string? own = File.Exists("/proc/self/cgroup")
-            ? File.ReadLines("/proc/self/cgroup").Select(l => l.Split(':', 3)).FirstOrDefault(f => f.Length == 3 && f[1] == "memory")?[2]
-            : null;
-        if (!OperatingSystem.IsLinux() || own is null || !Directory.Exists(root + own))
-        {
-            reason = "cgroup v1's memory controller is not mounted at /sys/fs/cgroup/memory here.";
-            return null;
-        }
-        string group = $"{root}{own.TrimEnd('/')}/buddy-test-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
-        {
-            Directory.CreateDirectory(group);
-            File.WriteAllText(Path.Combine(group, "memory.limit_in_bytes"), Limit.ToString());
-            return group;
-        }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-        {
-            reason = $"this process may not create a child memory cgroup ({e.Message}).";
-            if (Directory.Exists(group)) Directory.Delete(group);
-            return null;
-        }
-    }
-
     [Fact]
     public async Task A_pinned_array_arena_grows_and_gives_memory_back_under_a_limit_below_its_maximum()
     {
-        string? group = CreateChildGroup(out string reason);
-        Assert.SkipWhen(group is null, reason);
-        try
+        using ChildMemoryCgroup? cgroup = ChildMemoryCgroup.Create(Limit, out string reason);
+        Assert.SkipWhen(cgroup is null, reason);
+        string group = cgroup.Path;
         {
             // The shell joins the group before it becomes the tool, so every byte the tool touches is charged there.
             var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -70,15 +42,6 @@ public class CgroupTests
             long through = cycles.Sum(c => c.GetProperty("burst_bytes").GetInt64());
             long peakUsage = long.Parse(File.ReadAllText(Path.Combine(group!, "memory.max_usage_in_bytes")));
             Assert.True(through > Limit && peakUsage <= Limit, $"{through >> 20} MiB went through; the group peaked at {peakUsage >> 20} MiB");
-        }
-        finally
-        {
-            // The group is empty once the tool has exited; the kernel may take a moment to agree.
-            SpinWait.SpinUntil(() =>
-            {
-                try { Directory.Delete(group!); return true; }
-                catch (IOException) { return false; }
-            }, TimeSpan.FromSeconds(10));
         }
     }
 }

@@ -116,3 +116,57 @@ internal static class Background
         return true;
     });
 }
+
+/// <summary>A child of this process's own v1 memory cgroup with a limit; removed on dispose.</summary>
+internal sealed class ChildMemoryCgroup : IDisposable
+{
+    public const string Root = "/sys/fs/cgroup/memory";
+
+    private ChildMemoryCgroup(string path) => Path = path;
+
+    public string Path { get; }
+
+    /// <summary>The group, or null with the reason it cannot be made here.</summary>
+    public static ChildMemoryCgroup? Create(long limit, out string reason)
+    {
+        reason = "";
+        string? own = File.Exists("/proc/self/cgroup")
+            ? File.ReadLines("/proc/self/cgroup").Select(l => l.Split(':', 3)).FirstOrDefault(f => f.Length == 3 && f[1] == "memory")?[2]
+            : null;
+        if (!OperatingSystem.IsLinux() || own is null || !Directory.Exists(Root + own))
+        {
+            reason = "cgroup v1's memory controller is not mounted at /sys/fs/cgroup/memory here.";
+            return null;
+        }
+        string group = $"{Root}{own.TrimEnd('/')}/buddy-test-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        try
+        {
+            Directory.CreateDirectory(group);
+            File.WriteAllText(System.IO.Path.Combine(group, "memory.limit_in_bytes"), limit.ToString());
+            return new ChildMemoryCgroup(group);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            reason = $"this process may not create a child memory cgroup ({e.Message}).";
+            if (Directory.Exists(group)) Directory.Delete(group);
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        // The group is empty once its processes have exited; the kernel may take a moment to agree.
+        SpinWait.SpinUntil(() =>
+        {
+            try
+            {
+                Directory.Delete(Path);
+                return true;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(10));
+    }
+}

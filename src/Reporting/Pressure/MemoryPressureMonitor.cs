@@ -19,13 +19,13 @@ internal sealed class MemoryPressureMonitor : IDisposable
     private readonly Lock gate = new();
     private bool disposed;
 
-    private MemoryPressureMonitor(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
+    private MemoryPressureMonitor(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure, CgroupMemory? group = null)
     {
         this.options = options;
         this.onPressure = onPressure;
         this.onFailure = onFailure;
         PressureSources sources = options.PressureSources;
-        if (sources.HasFlag(PressureSources.Cgroup) || sources.HasFlag(PressureSources.Psi)) cgroup = CgroupMemory.OfThisProcess();
+        if (sources.HasFlag(PressureSources.Cgroup) || sources.HasFlag(PressureSources.Psi)) cgroup = group ?? CgroupMemory.OfThisProcess();
         if (sources.HasFlag(PressureSources.Psi)) ArmTriggers();
         if (!sources.HasFlag(PressureSources.Cgroup)) cgroup = null;
         if (cgroup is not null || sources.HasFlag(PressureSources.GcMemoryLoad))
@@ -41,6 +41,10 @@ internal sealed class MemoryPressureMonitor : IDisposable
     /// <summary>Starts listening; null when the options name no source.</summary>
     public static MemoryPressureMonitor? Start(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
         => options.PressureSources == PressureSources.None ? null : new MemoryPressureMonitor(options, time, onPressure, onFailure);
+
+    /// <summary>A monitor of a given group rather than the process's own (tests watch a child group they made).</summary>
+    internal static MemoryPressureMonitor ForGroup(CgroupMemory group, PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
+        => new(options, time, onPressure, onFailure, group);
 
     /// <summary>One look at the polled sources (the timer's callback; tests call it directly).</summary>
     internal bool Poll()
