@@ -10,6 +10,7 @@ namespace {
 buddy_arena* SharedArena() {
     static buddy_arena* arena = [] {
         buddy_options options{};
+        options.struct_size = sizeof(buddy_options);
         options.size = 1ull << 30;
         options.backing = BUDDY_BACKING_RESERVE;
         buddy_arena* created = nullptr;

@@ -18,6 +18,7 @@ constexpr uint64_t MiB = 1ull << 20;
 
 buddy_options Options(uint64_t size, uint32_t flags = 0) {
     buddy_options options{};
+    options.struct_size = sizeof(buddy_options);
     options.size = size;
     options.zone_count = 1;
     options.backing = BUDDY_BACKING_RESERVE;
@@ -215,6 +216,65 @@ TEST(Errors, UnknownOptionsAreRefusedAtCreate) {
     delay.report_delay_ms = 4000000;
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&delay, &none), "Delay");
     EXPECT_EQ(nullptr, none);
+}
+
+TEST(Options, StructSizeVersionsTheOptions) {
+    buddy_arena* none = nullptr;
+    buddy_options unset = Options(8 * MiB);
+    unset.struct_size = 0;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&unset, &none), "struct_size");
+    EXPECT_EQ(nullptr, none);
+
+    // A caller built against the first versioned header: the fields it lacks take their defaults.
+    buddy_options older = Options(8 * MiB);
+    older.struct_size = BUDDY_OPTIONS_SIZE_V1;
+    older.floor_kib = 3;  // past its size, so never read
+    Arena first(older);
+    EXPECT_NE(nullptr, static_cast<buddy_arena*>(first));
+
+    // A caller built against a newer header: accepted while the fields this library does not know are zero.
+    struct {
+        buddy_options options;
+        uint32_t future;
+    } newer{Options(8 * MiB), 0};
+    newer.options.struct_size = sizeof newer;
+    Arena second(newer.options);
+    EXPECT_NE(nullptr, static_cast<buddy_arena*>(second));
+    newer.future = 1;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&newer.options, &none), "does not know");
+    EXPECT_EQ(nullptr, none);
+}
+
+TEST(Options, FloorAndPressureAreChecked) {
+    buddy_arena* none = nullptr;
+    buddy_options floor = Options(8 * MiB);
+    floor.floor_kib = 48;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&floor, &none), "floor_kib");
+    buddy_options pressure = Options(8 * MiB);
+    pressure.pressure = 0x40;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&pressure, &none), "pressure");
+    EXPECT_EQ(nullptr, none);
+}
+
+TEST(Reporting, SignalledPressureReportsFragmentsAtOnce) {
+    buddy_options options = Options(8 * MiB);
+    options.report_delay_ms = 3600000;  // an hour: only pressure reports within the test
+    options.idle_ms = UINT32_MAX;
+    options.pressure = BUDDY_PRESSURE_OFF;
+    Arena arena(options);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 128; i++) {
+        void* block = nullptr;
+        ASSERT_EQ(BUDDY_OK, buddy_alloc(arena, 64 * 1024, &block));
+        blocks.push_back(block);
+    }
+    // Every other 64 KiB block freed: fragments no buddy can merge, all below the 2 MiB report order.
+    for (size_t i = 1; i < blocks.size(); i += 2) ASSERT_EQ(BUDDY_OK, buddy_free(arena, blocks[i]));
+    ASSERT_EQ(BUDDY_OK, buddy_reporter_start(arena));
+    ASSERT_EQ(BUDDY_OK, buddy_signal_pressure(arena));
+    for (int i = 0; i < 3000 && Stats(arena).reported_bytes < 64 * 64 * 1024; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(64u * 64 * 1024, Stats(arena).reported_bytes);
+    EXPECT_EQ(BUDDY_OK, buddy_reporter_stop(arena));
 }
 
 TEST(Errors, AnArenaLargerThanTheCommitLimitIsOutOfMemory) {

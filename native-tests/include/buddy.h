@@ -46,19 +46,39 @@ enum {
     BUDDY_DEVICE_NONE = 2       /* marks blocks reported without telling the OS; keeps nothing */
 };
 
+enum {
+    BUDDY_PRESSURE_DEFAULT = 0, /* every source this machine has (cgroup, PSI, GC memory load) */
+    BUDDY_PRESSURE_CGROUP = 1,  /* the process's cgroup: usage against its limit; memory.events (v2) */
+    BUDDY_PRESSURE_PSI = 2,     /* pressure stall triggers: the cgroup's memory.pressure, /proc/pressure/memory */
+    BUDDY_PRESSURE_GC = 4,      /* the runtime's memory load against its high-load threshold */
+    BUDDY_PRESSURE_OFF = 8      /* no source; buddy_signal_pressure still works */
+};
+
+/* Versioned by struct_size, as Linux's extensible syscall structs are: set it to sizeof(buddy_options).
+ * A caller built against an older header passes a smaller size and its missing fields take their
+ * defaults; a newer one may pass a larger size if every byte past this layout is zero. */
 typedef struct buddy_options {
-    uint64_t size;                  /* bytes, a multiple of 4 MiB */
+    uint32_t struct_size;           /* sizeof(buddy_options); at least BUDDY_OPTIONS_SIZE_V1 */
     uint32_t zone_count;            /* 0: automatic */
+    uint64_t size;                  /* bytes, a multiple of 4 MiB */
     uint32_t backing;               /* BUDDY_BACKING_*; any other value is refused */
     uint32_t flags;                 /* BUDDY_FLAG_*; unknown bits are refused */
     uint32_t report_delay_ms;       /* reporter delay after a free, at most 3600000; 0: 2000 */
     uint32_t device;                /* BUDDY_DEVICE_*; any other value is refused */
     uint32_t device_delay_ms;       /* added latency per report (testing); 0: none */
     uint32_t report_wait_timeout_ms;/* longest wait for a block mid-report; 0: 30000 */
-    uint32_t maximum_size_mib;      /* 0: never grows (this field was `reserved`, always 0); else the arena
-                                       grows in sections of `size` up to this many MiB, a multiple of
-                                       `size`, and added sections free for 30 s go offline */
+    uint32_t maximum_size_mib;      /* 0: never grows; else the arena grows in sections of `size` up to
+                                       this many MiB, a multiple of `size`, and added sections free for
+                                       30 s go offline */
+    /* BUDDY_OPTIONS_SIZE_V1 ends here. */
+    uint32_t floor_kib;             /* smallest block reported when idle or under pressure, KiB, a power
+                                       of two of at least a page and at most 2 MiB; 0: 64 */
+    uint32_t idle_ms;               /* report down to floor_kib after this long with no alloc or free;
+                                       0: 10000; UINT32_MAX: only under pressure */
+    uint32_t pressure;              /* BUDDY_PRESSURE_* bits */
 } buddy_options;
+
+#define BUDDY_OPTIONS_SIZE_V1 44u
 
 typedef struct buddy_stats {
     uint64_t total_bytes;
@@ -96,6 +116,9 @@ buddy_status buddy_reporter_stop(buddy_arena* arena);
 /* One pass now. BUDDY_E_DEVICE_FAILED when the device refused a scatterlist: those blocks are back,
  * unreported, and *reported_bytes still counts what was reported. */
 buddy_status buddy_report_now(buddy_arena* arena, uint64_t* reported_bytes);
+/* Memory is short, says the host: the running reporter reports at once, down to floor_kib, every
+ * thread's cache included and with no budget, and keeps doing so for frees that follow for a moment. */
+buddy_status buddy_signal_pressure(buddy_arena* arena);
 
 buddy_status buddy_get_stats(buddy_arena* arena, buddy_stats* stats);
 

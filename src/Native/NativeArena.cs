@@ -20,6 +20,11 @@ internal sealed class NativeArena
             throw new ArgumentOutOfRangeException("flags", options.Flags, $"Unknown flag bits 0x{options.Flags & ~NativeOptions.KnownFlags:x}: flags take BUDDY_FLAG_* only.");
         if (options.Backing > 1)
             throw new ArgumentOutOfRangeException("backing", options.Backing, "Backing must be BUDDY_BACKING_ALIGNED_ALLOC (0) or BUDDY_BACKING_RESERVE (1).");
+        if ((options.Pressure & ~NativeOptions.KnownPressure) != 0)
+            throw new ArgumentOutOfRangeException("pressure", options.Pressure, $"Unknown pressure bits 0x{options.Pressure & ~NativeOptions.KnownPressure:x}: pressure takes BUDDY_PRESSURE_* only.");
+        uint floorKiB = options.FloorKiB == 0 ? 64 : options.FloorKiB;
+        if (!uint.IsPow2(floorKiB) || (long)floorKiB << 10 < Environment.SystemPageSize || floorKiB > 2048)
+            throw new ArgumentOutOfRangeException("floor_kib", options.FloorKiB, "floor_kib must be 0 (64) or a power of two from one page to 2048 KiB.");
         if (options.Device > 2)
             throw new ArgumentOutOfRangeException("device", options.Device, "Device must be BUDDY_DEVICE_DEFAULT (0), BUDDY_DEVICE_MADV_FREE (1) or BUDDY_DEVICE_NONE (2).");
         this.options = options;
@@ -39,6 +44,20 @@ internal sealed class NativeArena
         {
             Delay = TimeSpan.FromMilliseconds(options.ReportDelayMs == 0 ? 2000 : options.ReportDelayMs),
             Mode = (options.Flags & NativeOptions.InPlace) != 0 ? ReportingMode.InPlace : ReportingMode.Isolate,
+            // Pages are 4 KiB (the arena's default), so a floor of 2^k KiB is order k - 2.
+            FloorOrder = System.Numerics.BitOperations.Log2(floorKiB) - System.Numerics.BitOperations.Log2(4),
+            IdleTime = options.IdleMs switch
+            {
+                0 => TimeSpan.FromSeconds(10),
+                uint.MaxValue => Timeout.InfiniteTimeSpan,
+                uint ms => TimeSpan.FromMilliseconds(ms),
+            },
+            PressureSources = options.Pressure switch
+            {
+                0 => PressureSources.All,
+                uint bits when (bits & NativeOptions.PressureOff) != 0 => PressureSources.None,
+                uint bits => (PressureSources)bits,
+            },
         };
         try
         {

@@ -20,7 +20,7 @@ internal static unsafe class NativeExports
         {
             if (options is null || arena is null) return Fail(Status.InvalidArgument, "options and arena must not be NULL.");
             *arena = 0;
-            *arena = ArenaHandles.Add(new NativeArena(*options));
+            *arena = ArenaHandles.Add(new NativeArena(NativeOptions.Read(options)));
             return Status.Ok;
         }
         catch (Exception e)
@@ -99,6 +99,21 @@ internal static unsafe class NativeExports
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
             ObjectDisposedException.ThrowIf(holder.Arena.IsDisposed, holder.Arena);
             holder.ExistingReporter?.Stop();
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "buddy_signal_pressure")]
+    public static Status SignalPressure(nint arena)
+    {
+        try
+        {
+            if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
+            holder.Reporter.SignalPressure();
             return Status.Ok;
         }
         catch (Exception e)

@@ -16,12 +16,13 @@ internal enum Status
     DeviceFailed = 8,
 }
 
-/// <summary>buddy_options in buddy.h.</summary>
+/// <summary>buddy_options in buddy.h, versioned by StructSize.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct NativeOptions
 {
-    public ulong Size;
+    public uint StructSize;
     public uint ZoneCount;
+    public ulong Size;
     public uint Backing;
     public uint Flags;
     public uint ReportDelayMs;
@@ -30,9 +31,35 @@ internal struct NativeOptions
     public uint ReportWaitTimeoutMs;
     /// <summary>0: never grows. Otherwise the arena grows in sections of Size up to this many MiB.</summary>
     public uint MaximumSizeMiB;
+    public uint FloorKiB;
+    public uint IdleMs;
+    public uint Pressure;
 
     public const uint Poison = 1, Validate = 2, InPlace = 4;
     public const uint KnownFlags = Poison | Validate | InPlace;
+    public const uint PressureCgroup = 1, PressurePsi = 2, PressureGc = 4, PressureOff = 8;
+    public const uint KnownPressure = PressureCgroup | PressurePsi | PressureGc | PressureOff;
+
+    /// <summary>The layout before floor_kib, the first one with a size (BUDDY_OPTIONS_SIZE_V1).</summary>
+    public const uint SizeV1 = 44;
+
+    /// <summary>
+    /// Reads the caller's struct by its size (Linux's copy_struct_from_user): fields past a smaller
+    /// struct stay zero, their defaults; a larger one is accepted only if its extra bytes are zero.
+    /// </summary>
+    public static unsafe NativeOptions Read(NativeOptions* source)
+    {
+        uint size = source->StructSize;
+        if (size < SizeV1 || size > 4096)
+            throw new ArgumentOutOfRangeException("struct_size", size, $"struct_size must be sizeof(buddy_options) ({sizeof(NativeOptions)} in this version; at least {SizeV1}).");
+        var options = default(NativeOptions);
+        uint known = (uint)sizeof(NativeOptions);
+        Buffer.MemoryCopy(source, &options, known, Math.Min(size, known));
+        for (uint i = known; i < size; i++)
+            if (((byte*)source)[i] != 0)
+                throw new ArgumentOutOfRangeException("struct_size", size, $"buddy_options has fields this library does not know (byte {i} is not zero): it understands {known} bytes.");
+        return options;
+    }
 }
 
 /// <summary>buddy_stats in buddy.h.</summary>

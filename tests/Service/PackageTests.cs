@@ -142,6 +142,7 @@ public sealed class PackageTests(PackedFeed packages) : IClassFixture<PackedFeed
             #include "buddy.h"
             int main(void) {
                 buddy_options options = {0};
+                options.struct_size = sizeof options;
                 options.size = 8u << 20;
                 buddy_arena* arena = NULL;
                 void* block = NULL;

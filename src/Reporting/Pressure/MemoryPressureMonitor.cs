@@ -14,7 +14,7 @@ internal sealed class MemoryPressureMonitor : IDisposable
     private readonly Action onPressure;
     private readonly Action<string, Exception?> onFailure;
     private readonly CgroupMemory? cgroup;
-    private readonly List<PsiTrigger> triggers = [];
+    private readonly List<(string Path, IDisposable Subscription)> triggers = [];
     private readonly ITimer? poll;
     private readonly Lock gate = new();
     private bool disposed;
@@ -83,15 +83,9 @@ internal sealed class MemoryPressureMonitor : IDisposable
         if (!OperatingSystem.IsLinux()) return;
         foreach (string? path in new[] { cgroup?.PressureFile, "/proc/pressure/memory" })
         {
-            if (path is null || !File.Exists(path)) continue;
-            try
-            {
-                triggers.Add(PsiTrigger.Arm(path, StallUs, WindowUs, onPressure));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // PSI compiled out, or not ours to arm: the polled sources remain.
-            }
+            // PSI compiled out, or not ours to arm: the polled sources remain.
+            if (path is not null && File.Exists(path) && PsiTriggers.Subscribe(path, StallUs, WindowUs, onPressure) is { } subscription)
+                triggers.Add((path, subscription));
         }
     }
 
@@ -103,6 +97,6 @@ internal sealed class MemoryPressureMonitor : IDisposable
             disposed = true;
         }
         poll?.Dispose();
-        foreach (PsiTrigger trigger in triggers) trigger.Dispose();
+        foreach ((_, IDisposable subscription) in triggers) subscription.Dispose();
     }
 }

@@ -5,67 +5,103 @@ using Microsoft.Win32.SafeHandles;
 namespace Buddy.Reporting.Pressure;
 
 /// <summary>
-/// A pressure stall information trigger (Documentation/accounting/psi.rst): written to a PSI file,
-/// it makes the kernel raise POLLPRI when tasks stalled on memory for <c>stallUs</c> within a window
-/// of <c>windowUs</c>. A thread of its own waits in poll() and calls back; unprivileged triggers need
-/// windows that are multiples of 2 s.
+/// Pressure stall information triggers (Documentation/accounting/psi.rst): written to a PSI file, a
+/// trigger makes the kernel raise POLLPRI when tasks stalled on memory for <c>stallUs</c> within a
+/// window of <c>windowUs</c> (unprivileged triggers need windows that are multiples of 2 s). One
+/// trigger per file serves the whole process: armed by the first subscriber, it stays armed for the
+/// process's lifetime with one thread waiting in poll(), so creating and destroying arenas opens
+/// and closes nothing. Subscribers come and go.
 /// </summary>
-internal sealed unsafe class PsiTrigger : IDisposable
+internal static unsafe class PsiTriggers
 {
-    private readonly SafeFileHandle file;
-    private readonly Action fired;
-    private volatile bool stopping;
-
-    private PsiTrigger(SafeFileHandle file, string path, Action fired)
-    {
-        this.file = file;
-        this.fired = fired;
-        Path = path;
-        new Thread(Watch) { IsBackground = true, Name = "Buddy pressure trigger" }.Start();
-    }
-
-    public string Path { get; }
-
-    /// <summary>Arms a trigger on <paramref name="path"/>; throws when the kernel refuses it (no PSI, or no permission).</summary>
-    public static PsiTrigger Arm(string path, long stallUs, long windowUs, Action fired)
-    {
-        SafeFileHandle file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
-        try
-        {
-            // The kernel takes the trigger from one write, terminated by NUL.
-            byte[] trigger = Encoding.ASCII.GetBytes($"some {stallUs} {windowUs}\0");
-            RandomAccess.Write(file, trigger, 0);
-            return new PsiTrigger(file, path, fired);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
-    }
+    private static readonly Lock Gate = new();
+    private static readonly Dictionary<string, Watcher?> ByPath = [];
 
     /// <summary>
-    /// Waits in bounded polls and owns the file: Dispose only asks it to stop, so stopping a reporter
-    /// never waits on this thread, and the trigger goes with the file when the thread ends.
+    /// Calls <paramref name="fired"/> on each stall event of <paramref name="path"/> until the returned
+    /// subscription is disposed; null when the kernel refuses the trigger (no PSI, or no permission).
     /// </summary>
-    private void Watch()
+    public static IDisposable? Subscribe(string path, long stallUs, long windowUs, Action fired)
     {
-        try
+        lock (Gate)
         {
-            var poll = new Libc.PollFd { Fd = (int)file.DangerousGetHandle(), Events = Libc.PollPriority };
-            while (!stopping)
+            if (!ByPath.TryGetValue(path, out Watcher? watcher))
             {
-                poll.Revents = 0;
-                if (Libc.Poll(&poll, 1, 100) <= 0 || stopping) continue;
-                if ((poll.Revents & Libc.PollError) != 0) return;
-                if ((poll.Revents & Libc.PollPriority) != 0) fired();
+                watcher = Watcher.TryArm(path, stallUs, windowUs);
+                ByPath[path] = watcher;
             }
-        }
-        finally
-        {
-            file.Dispose();
+            return watcher?.Add(fired);
         }
     }
 
-    public void Dispose() => stopping = true;
+    private sealed class Watcher
+    {
+        private readonly SafeFileHandle file;
+        private readonly Lock gate = new();
+        private Action[] subscribers = [];
+
+        private Watcher(SafeFileHandle file)
+        {
+            this.file = file;
+            new Thread(Watch) { IsBackground = true, Name = "Buddy pressure trigger" }.Start();
+        }
+
+        public static Watcher? TryArm(string path, long stallUs, long windowUs)
+        {
+            SafeFileHandle file;
+            try
+            {
+                file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+            try
+            {
+                // The kernel takes the trigger from one write, terminated by NUL.
+                RandomAccess.Write(file, Encoding.ASCII.GetBytes($"some {stallUs} {windowUs}\0"), 0);
+                return new Watcher(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                file.Dispose();
+                return null;
+            }
+        }
+
+        public IDisposable Add(Action fired)
+        {
+            lock (gate) subscribers = [.. subscribers, fired];
+            return new Subscription(this, fired);
+        }
+
+        private void Remove(Action fired)
+        {
+            lock (gate) subscribers = subscribers.Where(s => !ReferenceEquals(s, fired)).ToArray();
+        }
+
+        private void Watch()
+        {
+            var poll = new Libc.PollFd { Fd = (int)file.DangerousGetHandle(), Events = Libc.PollPriority };
+            while (true)
+            {
+                poll.Revents = 0;
+                if (Libc.Poll(&poll, 1, -1) <= 0) continue;
+                if ((poll.Revents & Libc.PollError) != 0) return;
+                if ((poll.Revents & Libc.PollPriority) == 0) continue;
+                foreach (Action fired in Volatile.Read(ref subscribers)) fired();
+            }
+        }
+
+        private sealed class Subscription(Watcher watcher, Action fired) : IDisposable
+        {
+            private int disposed;
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref disposed, 1) == 0) watcher.Remove(fired);
+            }
+        }
+    }
 }
