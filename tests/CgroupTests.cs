@@ -3,7 +3,11 @@ using System.Text.Json;
 
 namespace Buddy.Tests;
 
-/// <summary>A pinned-array arena in a real memory cgroup (v1) whose limit is below the arena's maximum.</summary>
+/// <summary>
+/// Real memory cgroups (v1) with limits: a pinned-array arena whose maximum is above the limit, and a
+/// burst that survives the OOM killer only through pressure reporting. Alone, so timers keep their pace.
+/// </summary>
+[Collection(ResidentSetCollection.Name)]
 public class CgroupTests
 {
     private const long Limit = 256 * Arenas.MiB;
@@ -43,5 +47,47 @@ public class CgroupTests
             long peakUsage = long.Parse(File.ReadAllText(Path.Combine(group!, "memory.max_usage_in_bytes")));
             Assert.True(through > Limit && peakUsage <= Limit, $"{through >> 20} MiB went through; the group peaked at {peakUsage >> 20} MiB");
         }
+    }
+
+    /// <summary>Runs `buddy squeeze` inside the group; returns its exit code and output.</summary>
+    private static (int Exit, string Output, string Error) SqueezeIn(ChildMemoryCgroup group, bool pressure)
+    {
+        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { "-c", "echo $$ > \"$0/cgroup.procs\" && exec dotnet \"$1\" squeeze --burst 200 --outside 160 --step 4 --step-ms 20 --json --pressure \"$2\"",
+                     group.Path, Path.Combine(AppContext.BaseDirectory, "buddy.dll"), pressure ? "true" : "false" })
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        Task<string> error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output, error.Result);
+    }
+
+    private static long OomKills(ChildMemoryCgroup group) => long.Parse(File.ReadLines(Path.Combine(group.Path, "memory.oom_control"))
+        .Single(l => l.StartsWith("oom_kill ", StringComparison.Ordinal))["oom_kill ".Length..]);
+
+    [Fact]
+    public void A_burst_that_the_delay_alone_lets_the_OOM_killer_end_survives_with_pressure_reporting()
+    {
+        // 320 MiB: the runtime, 200 MiB freed in the arena and 160 MiB more from the C heap fit only if the 200 go back in time.
+        const long Cap = 320 * Arenas.MiB;
+        using (ChildMemoryCgroup? delayOnly = ChildMemoryCgroup.Create(Cap, out string reason))
+        {
+            Assert.SkipWhen(delayOnly is null, reason);
+            (int exit, string output, string error) = SqueezeIn(delayOnly, pressure: false);
+            Assert.True(exit == 137, $"with the hour's delay alone the OOM killer should end it (exit 137), got {exit}: {output} {error}");
+            Assert.Equal(1, OomKills(delayOnly));
+        }
+
+        using ChildMemoryCgroup? withPressure = ChildMemoryCgroup.Create(Cap, out _);
+        Assert.NotNull(withPressure);
+        (int code, string json, string stderr) = SqueezeIn(withPressure, pressure: true);
+        Assert.True(code == 0, $"exit {code}: {json} {stderr}");
+        Assert.Equal(0, OomKills(withPressure));
+        using var result = JsonDocument.Parse(json);
+        Assert.True(result.RootElement.GetProperty("pressure_passes").GetInt64() >= 1);
+        Assert.Equal(200 * Arenas.MiB, result.RootElement.GetProperty("reported_bytes").GetInt64());
+        long peak = long.Parse(File.ReadAllText(Path.Combine(withPressure.Path, "memory.max_usage_in_bytes")));
+        Assert.True(peak <= Cap, $"the group peaked at {peak >> 20} MiB");
     }
 }

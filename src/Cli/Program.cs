@@ -8,4 +8,5 @@ root.Subcommands.Add(StressCommand.Create());
 root.Subcommands.Add(MonitorCommand.Create());
 root.Subcommands.Add(ChurnCommand.Create());
 root.Subcommands.Add(SectionsCommand.Create());
+root.Subcommands.Add(SqueezeCommand.Create());
 return root.Parse(args).Invoke();

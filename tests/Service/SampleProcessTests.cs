@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 namespace Buddy.Tests.Service;
 
 /// <summary>samples/BufferService in a process of its own: a burst of uploads, then idle, and its RSS read from /proc.</summary>
+[Collection(ResidentSetCollection.Name)]
 public sealed partial class SampleProcessTests
 {
     private const long MiB = 1L << 20;
