@@ -35,6 +35,9 @@ public sealed class HostingTests
             ["Buddy:Reporter:Delay"] = "00:00:01.5",
             ["Buddy:Reporter:Capacity"] = "8",
             ["Buddy:Reporter:Mode"] = "InPlace",
+            ["Buddy:Reporter:FloorOrder"] = "5",
+            ["Buddy:Reporter:IdleTime"] = "00:00:30",
+            ["Buddy:Reporter:PressureSources"] = "Cgroup, Psi",
         });
         builder.Services.AddBuddy();
         using IHost host = builder.Build();
@@ -50,6 +53,9 @@ public sealed class HostingTests
         Assert.Equal(TimeSpan.FromSeconds(1.5), reporter.Options.Delay);
         Assert.Equal(8, reporter.Options.Capacity);
         Assert.Equal(ReportingMode.InPlace, reporter.Options.Mode);
+        Assert.Equal(5, reporter.FloorOrder);
+        Assert.Equal(TimeSpan.FromSeconds(30), reporter.Options.IdleTime);
+        Assert.Equal(PressureSources.Cgroup | PressureSources.Psi, reporter.Options.PressureSources);
         Assert.Same(arena, host.Services.GetRequiredService<BuddyMemoryPool>().Arena);
         await host.StopAsync(TestContext.Current.CancellationToken);
     }

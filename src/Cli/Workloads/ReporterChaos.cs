@@ -37,12 +37,16 @@ internal sealed class ReporterChaos
             StressDevice.Failing => new FailingDevice(3, throwOnFailure: random.Next(2) == 0, inner: dontNeed, partial: random.Next(2) == 0),
             _ => dontNeed,
         };
+        int reportOrder = random.Next(0, arena.PageblockOrder + 1);
         current = new PageReporter(arena, device, new PageReporterOptions
         {
             Delay = TimeSpan.FromMilliseconds(random.Next(0, 4)),
             Capacity = random.Next(1, 9),
-            ReportOrder = random.Next(0, arena.PageblockOrder + 1),
+            ReportOrder = reportOrder,
             Mode = mode,
+            // Idle passes down to the floor in every quiet moment of a few milliseconds.
+            FloorOrder = random.Next(0, reportOrder + 1),
+            IdleTime = TimeSpan.FromMilliseconds(random.Next(0, 4)),
         });
         current.Start();
         if (random.Next(3) == 0) _ = current.ReportNowAsync();
