@@ -155,6 +155,38 @@ public sealed class FloorReportingTests
     }
 
     [Fact]
+    public void Frees_are_reported_at_once_while_pressure_lasts_and_wait_the_delay_after()
+    {
+        var time = new FakeTimeProvider();
+        (BuddyArena arena, List<nint> live, List<nint> fragments) = Fragmented(time);
+        using (arena)
+        {
+            var options = new PageReporterOptions
+            {
+                Delay = TimeSpan.FromHours(1), IdleTime = Timeout.InfiniteTimeSpan, PressureSources = PressureSources.None,
+                PressurePollInterval = TimeSpan.FromSeconds(1),
+            };
+            using PageReporter reporter = Started(arena, new RecordingDevice(), time, options);
+            reporter.SignalPressure();
+            Wait.Until(() => reporter.GetStatistics().PressurePasses == 1 && reporter.IsWaitingForWork, "the pressure pass");
+
+            // Within two poll intervals of the signal: a free that merges the arena whole is reported at once.
+            live.ForEach(arena.Free);
+            Wait.Until(() => arena.GetStatistics().ReportedPages == arena.TotalPages, "the free reported under lasting pressure");
+            long pressurePasses = reporter.GetStatistics().PressurePasses;
+            Assert.True(pressurePasses >= 2);
+
+            // Two poll intervals later pressure is over: the next free waits out the delay again.
+            Wait.Until(() => reporter.IsWaitingForWork, "the thread to park");
+            time.Advance(TimeSpan.FromSeconds(3));
+            nint block = arena.Allocate(arena.MaxOrder);
+            arena.Free(block);
+            Wait.Until(() => reporter.IsWaitingForDelay, "the free to wait for the delay");
+            Assert.Equal(pressurePasses, reporter.GetStatistics().PressurePasses);
+        }
+    }
+
+    [Fact]
     public void A_bad_floor_order_idle_time_or_pressure_setting_is_refused_by_name()
     {
         using var arena = Arenas.Small();

@@ -78,9 +78,8 @@ public sealed class PressureSourceTests
         string charged = Charge(group, 60);
         try
         {
-            var clock = Stopwatch.StartNew();
+            // Within Wait's deadline, so on pressure: the delay is an hour.
             Wait.Until(() => arena.GetStatistics().ReportedPages == 128 * 16L, "the pressure pass");
-            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(5), "reported on pressure, not after the hour's delay");
             Assert.True(reporter.GetStatistics().PressurePasses >= 1);
             Assert.All(device.Calls.SelectMany(c => c), b => Assert.Equal(64 << 10, b.Length));
         }

@@ -266,9 +266,14 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     {
         while (WaitForWork(self, out PassKind kind))
         {
-            // A free's request waits out the delay, so frees batch up; pressure does not wait.
-            if (kind == PassKind.Automatic && !WaitForDelay(self)) return;
-            if (TakePressure()) kind = PassKind.Pressure;
+            // A free's request waits out the delay, so frees batch up; under pressure nothing waits.
+            bool pressure = TakePressure();
+            if (kind == PassKind.Automatic && !pressure)
+            {
+                if (!WaitForDelay(self)) return;
+                pressure = TakePressure();
+            }
+            if (pressure) kind = PassKind.Pressure;
             Interlocked.Increment(ref wakeups);
             lock (signal) state = Active;
             if (!TryRunPass(self, kind, out ReportingPassResult result)) return;
@@ -313,8 +318,17 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
                 looked = false;
             }
             // Outside the monitor: frees take it while holding the cache lock this reads under.
-            bool cachesHoldMemory = arena.CachedBytes() > 0;
-            bool idle = idleReporting && IdleLongEnough();
+            bool cachesHoldMemory, idle;
+            try
+            {
+                cachesHoldMemory = arena.CachedBytes() > 0;
+                idle = idleReporting && IdleLongEnough();
+            }
+            catch (ObjectDisposedException) when (arena.IsDisposed)
+            {
+                // The arena went first: nothing is left to report, and the thread ends as a pass would.
+                return false;
+            }
             Interlocked.Increment(ref cacheLooks);
             if (cachesHoldMemory || idle)
             {
