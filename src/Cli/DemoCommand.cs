@@ -31,7 +31,8 @@ internal static class DemoCommand
             return 2;
         }
         var delay = TimeSpan.FromMilliseconds(delayMs);
-        TimeSpan idle = delay * 2 + TimeSpan.FromSeconds(3);
+        // Long enough for the pass after the delay and the idle pass down to the floor after it.
+        TimeSpan idle = delay * 3 + TimeSpan.FromSeconds(3);
         if (!json) Console.WriteLine($"Burst to {peakMiB} MiB of 64 KiB - 4 MiB buffers ({liveMiB} MiB of them long-lived), free the rest, then idle for up to {idle.TotalSeconds:F0} s...");
         DemoFigures with = DemoRun.Run(peakMiB << 20, (long)liveMiB << 20, delay, mode, reporting: true, idle);
         DemoFigures without = DemoRun.Run(peakMiB << 20, (long)liveMiB << 20, delay, mode, reporting: false, idle);

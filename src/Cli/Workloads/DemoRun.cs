@@ -27,7 +27,8 @@ public static class DemoRun
         IReportingDevice? device = reporting ? ReportingDevices.CreateDefault() : null;
         try
         {
-            using PageReporter? reporter = device is null ? null : new PageReporter(arena, device, new PageReporterOptions { Delay = delay, Mode = mode });
+            // Idle for one delay, the reporter also hands back the fragments down to 64 KiB that live blocks keep apart.
+            using PageReporter? reporter = device is null ? null : new PageReporter(arena, device, new PageReporterOptions { Delay = delay, Mode = mode, IdleTime = delay });
             reporter?.Start();
             return Measure(arena, reporter, peakBytes, liveBytes, reporting, idleLimit);
         }
@@ -47,7 +48,7 @@ public static class DemoRun
         workload.EndBurst();
 
         // Idle: no allocator call from here. RSS has fallen once it is within 64 MiB of start + live;
-        // the run ends when the reporter has nothing left to report, or at the idle limit.
+        // the run ends when the reporter has nothing left to report down to its floor, or at the idle limit.
         long target = start + workload.LiveBytes + (64L << 20);
         long idleStart = Stopwatch.GetTimestamp();
         double? secondsToIdle = null;
@@ -55,7 +56,7 @@ public static class DemoRun
         {
             if (secondsToIdle is null && ProcessMemory.ResidentBytes() <= target)
                 secondsToIdle = Stopwatch.GetElapsedTime(idleStart).TotalSeconds;
-            if (secondsToIdle is not null && reporter is not null && arena.UnreportedFreeBytes(reporter.ReportOrder) == 0) break;
+            if (secondsToIdle is not null && reporter is not null && arena.UnreportedFreeBytes(reporter.FloorOrder) == 0) break;
             Thread.Sleep(20);
         }
         long idle = ProcessMemory.ResidentBytes();
