@@ -40,9 +40,9 @@ public sealed class FloorReportingTests
     /// <summary>Moves the clock one delay and waits until the parked thread has looked and parked again.</summary>
     private static void OneLook(PageReporter reporter, FakeTimeProvider time)
     {
-        long looks = reporter.CacheLooks;
+        long looks = reporter.Looks;
         time.Advance(Delay);
-        Wait.Until(() => reporter.CacheLooks > looks && reporter.IsWaitingForWork, "the reporter to look and park");
+        Wait.Until(() => reporter.Looks > looks && reporter.IsWaitingForWork, "the reporter to look and park");
     }
 
     [Fact]

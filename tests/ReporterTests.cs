@@ -219,9 +219,9 @@ public class ReporterTests
         // Parked: however long nothing is freed, nothing is scanned again. The thread looks at the
         // thread caches every delay, finds nothing in them and parks again.
         Wait.Until(() => reporter.IsWaitingForWork, "the thread to park");
-        long looks = reporter.CacheLooks;
+        long looks = reporter.Looks;
         time.Advance(TimeSpan.FromHours(1));
-        Wait.Until(() => reporter.CacheLooks > looks && reporter.IsWaitingForWork, "the thread to look and park again");
+        Wait.Until(() => reporter.Looks > looks && reporter.IsWaitingForWork, "the thread to look and park again");
         Assert.Equal(2, reporter.Wakeups);
         Assert.Single(device.Calls);
     }

@@ -52,7 +52,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private bool waitingForWork;
     private int liveThreads;
     private long wakeups;
-    private long cacheLooks;
+    private long looks;
     /// <summary>A source (or the host) signalled pressure since the thread last looked (signal monitor).</summary>
     private bool pressureSignaled;
     /// <summary>Pressure lasts until this timestamp on the reporter's clock, two poll intervals past the last signal.</summary>
@@ -110,14 +110,14 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         get { lock (signal) return waitingForDelay; }
     }
 
-    /// <summary>True while the thread waits for a free to ask for a pass, with no timer pending.</summary>
+    /// <summary>True while the thread is parked: waiting for a free to ask for a pass, for pressure, or for its next look.</summary>
     internal bool IsWaitingForWork
     {
         get { lock (signal) return waitingForWork; }
     }
 
-    /// <summary>Times the parked thread has looked at the thread caches (every delay, while the arena has caches).</summary>
-    internal long CacheLooks => Interlocked.Read(ref cacheLooks);
+    /// <summary>Times the parked thread has looked at the thread caches and the arena's idleness (every delay).</summary>
+    internal long Looks => Interlocked.Read(ref looks);
 
     /// <summary>Passes the thread has begun, including those the threshold turned away.</summary>
     internal long Wakeups => Interlocked.Read(ref wakeups);
@@ -329,7 +329,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
                 // The arena went first: nothing is left to report, and the thread ends as a pass would.
                 return false;
             }
-            Interlocked.Increment(ref cacheLooks);
+            Interlocked.Increment(ref looks);
             if (cachesHoldMemory || idle)
             {
                 kind = idle ? PassKind.Idle : PassKind.Caches;

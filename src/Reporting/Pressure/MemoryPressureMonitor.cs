@@ -32,9 +32,6 @@ internal sealed class MemoryPressureMonitor : IDisposable
             poll = time.CreateTimer(_ => Poll(), null, options.PressurePollInterval, options.PressurePollInterval);
     }
 
-    /// <summary>The cgroup whose usage is polled, if any.</summary>
-    public CgroupMemory? Cgroup => cgroup;
-
     /// <summary>The PSI files with an armed trigger.</summary>
     public IEnumerable<string> TriggerFiles => triggers.Select(t => t.Path);
 
