@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Buddy.Reporting;
 using Buddy.Reporting.Pressure;
 using Buddy.Reporting.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Buddy.Tests;
 
@@ -35,7 +36,7 @@ public sealed class PressureSourceTests
         Assert.False(memory.IsV2);
         Assert.Equal(Limit, memory.Limit());
         int signals = 0;
-        using var monitor = MemoryPressureMonitor.ForGroup(memory, CgroupOnly, TimeProvider.System, () => Interlocked.Increment(ref signals), (_, _) => { });
+        using var monitor = MemoryPressureMonitor.ForGroup(memory, CgroupOnly, TimeProvider.System, () => 0, () => Interlocked.Increment(ref signals), (_, _) => { });
 
         string low = Charge(group, 16);
         string high = "";
@@ -57,6 +58,57 @@ public sealed class PressureSourceTests
     }
 
     [Fact]
+    public void A_cgroup_with_less_room_left_than_the_arena_holds_free_is_pressure()
+    {
+        using ChildMemoryCgroup? group = ChildMemoryCgroup.Create(Limit, out string reason);
+        Assert.SkipWhen(group is null, reason);
+        CgroupMemory memory = CgroupMemory.ForDirectory(group.Path, ChildMemoryCgroup.Root)!;
+        long held = 8 * Arenas.MiB;
+        using var monitor = MemoryPressureMonitor.ForGroup(memory, CgroupOnly, TimeProvider.System, () => held, () => { }, (_, _) => { });
+        string charged = Charge(group, 16);
+        try
+        {
+            // About 48 MiB left, far below 90% of the limit: only what the arena holds decides.
+            Assert.False(monitor.Poll(), "8 MiB held fits in the room left");
+            held = 56 * Arenas.MiB;
+            Assert.True(monitor.Poll(), "56 MiB held does not fit in the room left");
+        }
+        finally
+        {
+            File.Delete(charged);
+        }
+    }
+
+    [Fact]
+    public void A_reporter_holding_more_than_its_group_has_room_for_reports_as_it_wakes_not_after_its_delay_or_poll()
+    {
+        using ChildMemoryCgroup? group = ChildMemoryCgroup.Create(Limit, out string reason);
+        Assert.SkipWhen(group is null, reason);
+        using var arena = new BuddyArena(new ArenaOptions { Size = 64 * Arenas.MiB, ZoneCount = 1, PerCpuLists = false });
+        var blocks = Enumerable.Range(0, 28).Select(_ => arena.AllocateBytes(2 * Arenas.MiB)).ToList();
+        blocks.ForEach(arena.Free);
+        var device = new RecordingDevice();
+        // A clock that never moves: neither the delay nor the poll timer fires, only the poll the waking thread makes.
+        using var reporter = new PageReporter(arena, device, new PageReporterOptions
+        {
+            Delay = TimeSpan.FromHours(1), IdleTime = Timeout.InfiniteTimeSpan, PressureSources = PressureSources.Cgroup,
+        }, new FakeTimeProvider());
+        reporter.WatchedGroup = CgroupMemory.ForDirectory(group.Path, ChildMemoryCgroup.Root)!;
+        string charged = Charge(group, 16);
+        try
+        {
+            // About 48 MiB left under the limit, 56 MiB held free: a neighbour doing as this arena did would not fit.
+            reporter.Start();
+            Wait.Until(() => reporter.GetStatistics().PressurePasses == 1, "the pressure pass");
+            Assert.Equal(56 * Arenas.MiB, arena.GetStatistics().ReportedBytes);
+        }
+        finally
+        {
+            File.Delete(charged);
+        }
+    }
+
+    [Fact]
     public void A_reporter_watching_a_cgroup_near_its_limit_reports_long_before_its_delay()
     {
         using ChildMemoryCgroup? group = ChildMemoryCgroup.Create(Limit, out string reason);
@@ -74,7 +126,7 @@ public sealed class PressureSourceTests
         reporter.Start();
         CgroupMemory memory = CgroupMemory.ForDirectory(group.Path, ChildMemoryCgroup.Root)!;
         using var monitor = MemoryPressureMonitor.ForGroup(memory, reporter.Options with { PressureSources = PressureSources.Cgroup },
-            TimeProvider.System, reporter.SignalPressure, (_, _) => { });
+            TimeProvider.System, () => 0, reporter.SignalPressure, (_, _) => { });
         string charged = Charge(group, 60);
         try
         {
@@ -94,13 +146,13 @@ public sealed class PressureSourceTests
     {
         Assert.SkipUnless(File.Exists("/proc/pressure/memory"), "this kernel has no PSI (/proc/pressure/memory).");
         using var monitor = MemoryPressureMonitor.Start(new PageReporterOptions { PressureSources = PressureSources.Psi },
-            TimeProvider.System, () => { }, (_, _) => { })!;
+            TimeProvider.System, () => 0, () => { }, (_, _) => { })!;
         Assert.Contains("/proc/pressure/memory", monitor.TriggerFiles);
     }
 
     [Fact]
     public void No_source_named_means_no_monitor()
     {
-        Assert.Null(MemoryPressureMonitor.Start(new PageReporterOptions { PressureSources = PressureSources.None }, TimeProvider.System, () => { }, (_, _) => { }));
+        Assert.Null(MemoryPressureMonitor.Start(new PageReporterOptions { PressureSources = PressureSources.None }, TimeProvider.System, () => 0, () => { }, (_, _) => { }));
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Buddy.ServiceLoad;
@@ -15,7 +14,7 @@ internal static class Report
         md.AppendLine("# Service load: BufferService under wrk, Kestrel's pool against Buddy's");
         md.AppendLine();
         md.AppendLine(Invariant($"- Date: {DateTime.UtcNow:yyyy-MM-dd}"));
-        md.AppendLine($"- Machine: {Machine()}");
+        md.AppendLine($"- Machine: {Buddy.Bench.BenchMachine.Describe()}");
         md.AppendLine($"- Command: `./scripts/bench.sh` (this part: `dotnet bench/Buddy.ServiceLoad/bin/Release/net10.0/Buddy.ServiceLoad.dll {arguments}`)");
         md.AppendLine($"- Load: {load.Describe()}. Each variant runs the sample in a process of its own, warmed up (3 s of 8 connections) and idle 6 s before the burst; the reporter delay is the default, 2 s.");
         md.AppendLine($"- Raw data: `{stem}.csv` (every 100 ms sample), `{stem}.png` (RSS over time)");
@@ -65,15 +64,6 @@ internal static class Report
         plot.YLabel("RSS (MiB)");
         plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         plot.SavePng(path, 1000, 560);
-    }
-
-    private static string Machine()
-    {
-        string cpu = File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU"
-            : "unknown CPU";
-        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        return Invariant($"{cpu}, {Environment.ProcessorCount} cores, {memory / (1L << 30)} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; shared and noisy");
     }
 
     private static string MiB(long bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture);

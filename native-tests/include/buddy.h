@@ -48,7 +48,8 @@ enum {
 
 enum {
     BUDDY_PRESSURE_DEFAULT = 0, /* every source this machine has (cgroup, PSI, GC memory load) */
-    BUDDY_PRESSURE_CGROUP = 1,  /* the process's cgroup: usage against its limit; memory.events (v2) */
+    BUDDY_PRESSURE_CGROUP = 1,  /* the process's cgroup: usage near its limit, less room left than the arena
+                                   holds free, memory.events (v2) */
     BUDDY_PRESSURE_PSI = 2,     /* pressure stall triggers: the cgroup's memory.pressure, /proc/pressure/memory */
     BUDDY_PRESSURE_GC = 4,      /* the runtime's memory load against its high-load threshold */
     BUDDY_PRESSURE_OFF = 8      /* no source; buddy_signal_pressure still works */

@@ -93,6 +93,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     internal string ArenaName => arena.Name;
 
+    /// <summary>A cgroup to watch instead of the process's own, from the next Start (tests watch a child group they made).</summary>
+    internal CgroupMemory? WatchedGroup { get; set; }
+
     public PageReporterOptions Options => options;
 
     public IReportingDevice Device => device;
@@ -135,10 +138,13 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             if (worker is not null) return;
             var next = new Worker();
             next.Thread = new Thread(() => Run(next)) { IsBackground = true, Name = "Buddy page reporter" };
+            // The monitor first: the thread's first pass polls it.
+            pressureMonitor = WatchedGroup is { } group
+                ? MemoryPressureMonitor.ForGroup(group, options, time, HeldBytes, SignalPressure, RecordError)
+                : MemoryPressureMonitor.Start(options, time, HeldBytes, SignalPressure, RecordError);
             lock (signal) state = Requested;
             next.Thread.Start();
             worker = next;
-            pressureMonitor = MemoryPressureMonitor.Start(options, time, SignalPressure, RecordError);
         }
     }
 
@@ -170,6 +176,19 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             pressureSignaled = true;
             pressureUntil = time.GetTimestamp() + (long)(2 * options.PressurePollInterval.TotalSeconds * time.TimestampFrequency);
             Monitor.PulseAll(signal);
+        }
+    }
+
+    /// <summary>Free memory the reporter could hand back now: unreported blocks down to the floor and thread caches.</summary>
+    private long HeldBytes()
+    {
+        try
+        {
+            return arena.UnreportedFreeBytes(floorOrder) + arena.CachedBytes();
+        }
+        catch (ObjectDisposedException) when (arena.IsDisposed)
+        {
+            return 0;
         }
     }
 
@@ -267,6 +286,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         while (WaitForWork(self, out PassKind kind))
         {
             // A free's request waits out the delay, so frees batch up; under pressure nothing waits.
+            if (kind == PassKind.Automatic) Volatile.Read(ref pressureMonitor)?.Poll();
             bool pressure = TakePressure();
             if (kind == PassKind.Automatic && !pressure)
             {

@@ -3,6 +3,9 @@ namespace Buddy.Reporting.Pressure;
 /// <summary>
 /// Listens to the sources a reporter's options name and calls back on pressure: cgroup usage against
 /// its limit and GC memory load are read every poll interval; PSI triggers wake a thread of their own.
+/// A cgroup is also under pressure when what is left under its limit is less than the free memory the
+/// arena holds resident: a neighbour bursting as this process did would not fit, and a burst is faster
+/// than any poll.
 /// A source this machine lacks is left out; one that fails while running is reported and left out.
 /// </summary>
 internal sealed class MemoryPressureMonitor : IDisposable
@@ -12,16 +15,19 @@ internal sealed class MemoryPressureMonitor : IDisposable
 
     private readonly PageReporterOptions options;
     private readonly Action onPressure;
+    private readonly Func<long> heldBytes;
     private readonly Action<string, Exception?> onFailure;
     private readonly CgroupMemory? cgroup;
     private readonly List<(string Path, IDisposable Subscription)> triggers = [];
     private readonly ITimer? poll;
     private readonly Lock gate = new();
+    private readonly Lock polling = new();
     private bool disposed;
 
-    private MemoryPressureMonitor(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure, CgroupMemory? group = null)
+    private MemoryPressureMonitor(PageReporterOptions options, TimeProvider time, Func<long> heldBytes, Action onPressure, Action<string, Exception?> onFailure, CgroupMemory? group = null)
     {
         this.options = options;
+        this.heldBytes = heldBytes;
         this.onPressure = onPressure;
         this.onFailure = onFailure;
         PressureSources sources = options.PressureSources;
@@ -35,21 +41,27 @@ internal sealed class MemoryPressureMonitor : IDisposable
     /// <summary>The PSI files with an armed trigger.</summary>
     public IEnumerable<string> TriggerFiles => triggers.Select(t => t.Path);
 
-    /// <summary>Starts listening; null when the options name no source.</summary>
-    public static MemoryPressureMonitor? Start(PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
-        => options.PressureSources == PressureSources.None ? null : new MemoryPressureMonitor(options, time, onPressure, onFailure);
+    /// <summary>
+    /// Starts listening; null when the options name no source. <paramref name="heldBytes"/> reads the free
+    /// memory the reporter could hand back now.
+    /// </summary>
+    public static MemoryPressureMonitor? Start(PageReporterOptions options, TimeProvider time, Func<long> heldBytes, Action onPressure, Action<string, Exception?> onFailure)
+        => options.PressureSources == PressureSources.None ? null : new MemoryPressureMonitor(options, time, heldBytes, onPressure, onFailure);
 
     /// <summary>A monitor of a given group rather than the process's own (tests watch a child group they made).</summary>
-    internal static MemoryPressureMonitor ForGroup(CgroupMemory group, PageReporterOptions options, TimeProvider time, Action onPressure, Action<string, Exception?> onFailure)
-        => new(options, time, onPressure, onFailure, group);
+    internal static MemoryPressureMonitor ForGroup(CgroupMemory group, PageReporterOptions options, TimeProvider time, Func<long> heldBytes, Action onPressure, Action<string, Exception?> onFailure)
+        => new(options, time, heldBytes, onPressure, onFailure, group);
 
-    /// <summary>One look at the polled sources (the timer's callback; tests call it directly).</summary>
-    internal bool Poll()
+    /// <summary>
+    /// One look at the polled sources: the timer's callback, and the reporter's when a free wakes it
+    /// (the moment memory is held is the moment a neighbour may need it). Tests call it directly.
+    /// </summary>
+    public bool Poll()
     {
         bool pressure;
         try
         {
-            pressure = CgroupNearLimit() || GcMemoryLoadHigh();
+            lock (polling) pressure = CgroupNearLimit() || GcMemoryLoadHigh();
         }
         catch (Exception e)
         {
@@ -64,7 +76,10 @@ internal sealed class MemoryPressureMonitor : IDisposable
     {
         if (cgroup is null) return false;
         bool events = cgroup.NewLimitEvents();
-        return events || (cgroup.Limit() is { } limit && cgroup.Usage() >= limit / 100 * options.PressurePercent);
+        if (events) return true;
+        if (cgroup.Limit() is not { } limit) return false;
+        long usage = cgroup.Usage();
+        return usage >= limit / 100 * options.PressurePercent || limit - usage < heldBytes();
     }
 
     /// <summary>As ArrayPool.Shared trims: the GC's memory load at the given share of its high-load threshold.</summary>
