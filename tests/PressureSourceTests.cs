@@ -25,6 +25,9 @@ public sealed class PressureSourceTests
         return file;
     }
 
+    /// <summary>The monitor reads its sources only while the arena holds free memory: here it always holds a byte.</summary>
+    private static long AByteHeld() => 1;
+
     private static PageReporterOptions CgroupOnly => new() { PressureSources = PressureSources.Cgroup, PressurePercent = 90 };
 
     [Fact]
@@ -36,7 +39,7 @@ public sealed class PressureSourceTests
         Assert.False(memory.IsV2);
         Assert.Equal(Limit, memory.Limit());
         int signals = 0;
-        using var monitor = MemoryPressureMonitor.ForGroup(memory, CgroupOnly, TimeProvider.System, () => 0, () => Interlocked.Increment(ref signals), (_, _) => { });
+        using var monitor = MemoryPressureMonitor.ForGroup(memory, CgroupOnly, TimeProvider.System, AByteHeld, () => Interlocked.Increment(ref signals), (_, _) => { });
 
         string low = Charge(group, 16);
         string high = "";
@@ -49,6 +52,8 @@ public sealed class PressureSourceTests
             Assert.True(memory.Usage() >= Limit / 100 * 90, $"usage {memory.Usage() >> 20} MiB of {Limit >> 20} MiB");
             Assert.True(monitor.Poll(), "above 90% of the limit is pressure");
             Assert.True(signals >= 1);
+            using var holdingNothing = MemoryPressureMonitor.ForGroup(memory, CgroupOnly, TimeProvider.System, () => 0, () => { }, (_, _) => { });
+            Assert.False(holdingNothing.Poll(), "an arena holding nothing free has nothing to hand back");
         }
         finally
         {
@@ -126,7 +131,7 @@ public sealed class PressureSourceTests
         reporter.Start();
         CgroupMemory memory = CgroupMemory.ForDirectory(group.Path, ChildMemoryCgroup.Root)!;
         using var monitor = MemoryPressureMonitor.ForGroup(memory, reporter.Options with { PressureSources = PressureSources.Cgroup },
-            TimeProvider.System, () => 0, reporter.SignalPressure, (_, _) => { });
+            TimeProvider.System, AByteHeld, reporter.SignalPressure, (_, _) => { });
         string charged = Charge(group, 60);
         try
         {

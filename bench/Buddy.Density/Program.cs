@@ -16,7 +16,7 @@ string outDir = Option("--out") ?? Directory.GetCurrentDirectory();
 Directory.CreateDirectory(outDir);
 Workload load = quick
     ? new(BurstMiB: 96, KeepPercent: 10, PeriodMs: 1500, Cycles: 4, LimitMiB: 384, MaxProcesses: 12)
-    : new(BurstMiB: 256, KeepPercent: 10, PeriodMs: 1500, Cycles: 8, LimitMiB: 1024, MaxProcesses: 24);
+    : new(BurstMiB: 256, KeepPercent: 10, PeriodMs: 1500, Cycles: 10, LimitMiB: 1024, MaxProcesses: 24);
 
 var skipped = new List<string>();
 var allocators = new List<Allocator>

@@ -4,20 +4,27 @@ using System.Text.Json;
 using Buddy.Harness;
 
 // Buddy.Harness [--quick] [--out DIR]: every macro measurement, Buddy and its peers side by side in one run.
-// Buddy.Harness --rss-child PEER BURST_MIB BURSTS IDLE_MS DELAY_MS: one peer's RSS trace (used by the harness itself).
+// Buddy.Harness --fragments [--quick] [--out DIR]: only the burst with a tenth kept, with and without fragment reporting.
+// Buddy.Harness --rss-child PEER BURST_MIB BURSTS IDLE_MS DELAY_MS: one peer's RSS trace (used by the harness itself),
+// and --churn-child, --fragments-child likewise.
 if (args.Length == 6 && args[0] == "--rss-child")
     return RssOverTime.RunChild(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture),
         int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[5], CultureInfo.InvariantCulture));
+
+if (args.Length == 5 && args[0] == "--fragments-child")
+    return Fragments.RunChild(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture),
+        int.Parse(args[4], CultureInfo.InvariantCulture));
 
 if (args.Length == 4 && args[0] == "--churn-child")
     return Child.RunChurn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture));
 
 bool quick = args.Contains("--quick");
+bool fragmentsOnly = args.Contains("--fragments");
 int outIndex = Array.IndexOf(args, "--out");
 string? outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : null;
-if (args.Except(["--quick", "--out", outDir ?? ""]).Any(a => a.Length > 0))
+if (args.Except(["--quick", "--fragments", "--out", outDir ?? ""]).Any(a => a.Length > 0))
 {
-    Console.Error.WriteLine("usage: Buddy.Harness [--quick] [--out DIR]");
+    Console.Error.WriteLine("usage: Buddy.Harness [--quick] [--fragments] [--out DIR]");
     return 2;
 }
 
@@ -25,6 +32,19 @@ int delayMs = quick ? 500 : 2000;
 var skipped = new List<string>();
 void Say(string what) => Console.Error.WriteLine($"[harness] {what}");
 
+Say("a burst with a tenth kept, then idle, with and without fragment reporting...");
+int fragmentsBurstMiB = quick ? 256 : 1024;
+var fragments = Fragments.Run(fragmentsBurstMiB, keepPercent: 10, delayMs);
+if (outDir is not null)
+{
+    Directory.CreateDirectory(outDir);
+    Fragments.WriteMarkdown(fragments, fragmentsBurstMiB, delayMs, string.Join(' ', args), Path.Combine(outDir, "fragments.md"));
+}
+if (fragmentsOnly)
+{
+    Console.WriteLine(JsonSerializer.Serialize(fragments));
+    return 0;
+}
 Say("RSS over time, each peer in its own process...");
 var traces = RssOverTime.Run(burstMiB: quick ? 256 : 1024, bursts: quick ? 2 : 3, idleMs: 2 * delayMs, delayMs, skipped);
 Say("allocation/free pairs...");
@@ -55,6 +75,7 @@ var ratios = new Dictionary<string, object>
     ["p999_ratio_inplace_vs_off"] = Math.Round(latency["inplace"][2] / latency["off"][2], 3),
     ["pass_cost_ratio_64g_vs_1g"] = Math.Round(pass.Large / pass.Small, 3),
     ["idle_rss_over_peak"] = traces.ToDictionary(t => t.Peer, t => Math.Round((double)t.IdleRss / t.PeakRss, 3)),
+    ["fragments_idle_held_mib"] = fragments.ToDictionary(f => f.Variant, f => f.Held >> 20),
     ["skipped"] = skipped,
 };
 Say(string.Create(CultureInfo.InvariantCulture,

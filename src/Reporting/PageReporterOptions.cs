@@ -40,8 +40,12 @@ public sealed record PageReporterOptions
     /// </summary>
     public PressureSources PressureSources { get; init; } = PressureSources.All;
 
-    /// <summary>How often the polled pressure sources (cgroup usage, GC memory load) are read.</summary>
-    public TimeSpan PressurePollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// How often the polled pressure sources (cgroup usage, GC memory load) are read, while the arena holds
+    /// free memory the reporter could hand back; when it holds none they are not read. A burst in a
+    /// neighbour is faster than any poll: the density benchmark fitted 7 processes at 250 ms, 11-12 at 100 ms.
+    /// </summary>
+    public TimeSpan PressurePollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Share of a memory limit in use at which the polled sources report pressure: cgroup usage of its

@@ -61,7 +61,12 @@ internal sealed class MemoryPressureMonitor : IDisposable
         bool pressure;
         try
         {
-            lock (polling) pressure = CgroupNearLimit() || GcMemoryLoadHigh();
+            // Nothing held, nothing to hand back: the sources are not worth a read.
+            lock (polling)
+            {
+                long held = heldBytes();
+                pressure = held > 0 && (CgroupNearLimit(held) || GcMemoryLoadHigh());
+            }
         }
         catch (Exception e)
         {
@@ -72,14 +77,14 @@ internal sealed class MemoryPressureMonitor : IDisposable
         return pressure;
     }
 
-    private bool CgroupNearLimit()
+    private bool CgroupNearLimit(long held)
     {
         if (cgroup is null) return false;
         bool events = cgroup.NewLimitEvents();
         if (events) return true;
         if (cgroup.Limit() is not { } limit) return false;
         long usage = cgroup.Usage();
-        return usage >= limit / 100 * options.PressurePercent || limit - usage < heldBytes();
+        return usage >= limit / 100 * options.PressurePercent || limit - usage < held;
     }
 
     /// <summary>As ArrayPool.Shared trims: the GC's memory load at the given share of its high-load threshold.</summary>
