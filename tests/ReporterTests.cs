@@ -226,6 +226,67 @@ public class ReporterTests
         Assert.Single(device.Calls);
     }
 
+    /// <summary>Four 2 MiB blocks, all allocated, and a started reporter past its first (empty) pass.</summary>
+    private static (BuddyArena Arena, nint[] Blocks, RecordingDevice Device, PageReporter Reporter) ParkedWithFourBlocks(FakeTimeProvider time)
+    {
+        // No thread caches: every free reaches the zone and asks for a pass.
+        var arena = new BuddyArena(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1, PerCpuLists = false }, timeProvider: time);
+        nint[] blocks = [.. Enumerable.Range(0, 4).Select(_ => arena.Allocate(9))];
+        var device = new RecordingDevice();
+        var reporter = new PageReporter(arena, device, new PageReporterOptions { Delay = Delay, IdleTime = Timeout.InfiniteTimeSpan });
+        reporter.Start();
+        AdvanceThroughDelay(reporter, time);
+        Wait.Until(() => reporter.Wakeups == 1 && reporter.IsWaitingForWork, "the first pass to find nothing");
+        return (arena, blocks, device, reporter);
+    }
+
+    [Fact]
+    public void A_block_freed_after_the_delay_began_waits_for_the_next_delay()
+    {
+        var time = new FakeTimeProvider();
+        (BuddyArena arena, nint[] blocks, RecordingDevice device, PageReporter reporter) = ParkedWithFourBlocks(time);
+        using (arena)
+        using (reporter)
+        {
+            // Blocks 0 and 2: their buddies stay allocated, so neither merges.
+            arena.Free(blocks[0]);
+            Wait.Until(() => reporter.IsWaitingForDelay, "the free to start the delay");
+            arena.Free(blocks[2]);
+            time.Advance(Delay);
+            Wait.Until(() => device.Calls.Count == 1 && reporter.IsWaitingForDelay, "the pass, and the delay after it for the younger block");
+            Assert.Equal(new[] { blocks[0] }, device.Calls[0].Select(b => b.Address));
+
+            time.Advance(Delay);
+            Wait.Until(() => device.Calls.Count == 2, "the younger block's pass");
+            Assert.Equal(new[] { blocks[2] }, device.Calls[1].Select(b => b.Address));
+            Wait.Until(() => reporter.IsWaitingForWork, "the thread to park with nothing young left");
+        }
+    }
+
+    [Fact]
+    public void A_block_reused_and_freed_again_within_the_delay_is_not_reported_at_its_end()
+    {
+        var time = new FakeTimeProvider();
+        (BuddyArena arena, nint[] blocks, RecordingDevice device, PageReporter reporter) = ParkedWithFourBlocks(time);
+        using (arena)
+        using (reporter)
+        {
+            arena.Free(blocks[0]);
+            Wait.Until(() => reporter.IsWaitingForDelay, "the free to start the delay");
+            // The next burst takes the block back and frees it before the delay ends: it stays resident.
+            Assert.Equal(blocks[0], arena.Allocate(9));
+            arena.Free(blocks[0]);
+            time.Advance(Delay);
+            Wait.Until(() => reporter.Wakeups == 2 && reporter.IsWaitingForDelay, "the pass, and the delay after it for the younger block");
+            Assert.Empty(device.Calls);
+
+            // Left free for a whole delay, it goes.
+            time.Advance(Delay);
+            Wait.Until(() => device.Calls.Count == 1, "the block's pass once it stayed free");
+            Assert.Equal(new[] { blocks[0] }, device.Calls[0].Select(b => b.Address));
+        }
+    }
+
     [Fact]
     public void The_threshold_holds_a_pass_back_until_enough_is_free()
     {

@@ -41,6 +41,31 @@ public sealed unsafe partial class BuddyArena
     }
 
     /// <summary>Unreported free bytes in blocks of <paramref name="minOrder"/> or larger, across zones (racy read).</summary>
+    /// <summary>
+    /// Starts a new report round in every zone: blocks freed from here on are younger than any pass
+    /// that asks for aged blocks only, until the next round.
+    /// </summary>
+    internal void AdvanceReportRound()
+    {
+        using (gate.Enter())
+        {
+            foreach (Zone zone in online.Zones)
+                lock (zone.Lock) zone.Round++;
+        }
+    }
+
+    /// <summary>Whether an unreported free block of <paramref name="minOrder"/> or larger was freed in its zone's current round.</summary>
+    internal bool HasYoungFreeBlocks(int minOrder)
+    {
+        using (gate.Enter())
+        {
+            foreach (Zone zone in online.Zones)
+                lock (zone.Lock)
+                    if (zone.HasYoungBlocks(minOrder)) return true;
+            return false;
+        }
+    }
+
     public long UnreportedFreeBytes(int minOrder)
     {
         ValidateOrder(minOrder);
@@ -59,7 +84,7 @@ public sealed unsafe partial class BuddyArena
     /// them back as its outcome says (as failed when it throws). The arena stays open until they are
     /// back, so the device never touches memory that is gone. Returns how many blocks were reported on.
     /// </summary>
-    internal int ReportFreeBlocks(int zone, int minOrder, ReportingMode mode, Span<FreeBlock> scratch, ReportScatterlist report)
+    internal int ReportFreeBlocks(int zone, int minOrder, ReportingMode mode, Span<FreeBlock> scratch, ReportScatterlist report, bool agedOnly = false)
     {
         ValidateZone(zone);
         ValidateOrder(minOrder);
@@ -72,7 +97,7 @@ public sealed unsafe partial class BuddyArena
             if (target is null) return 0;
             Span<uint> pages = scratch.Length <= 1024 ? stackalloc uint[scratch.Length] : new uint[scratch.Length];
             int count;
-            lock (target.Lock) count = target.Isolate(minOrder, mode == ReportingMode.InPlace, pages);
+            lock (target.Lock) count = target.Isolate(minOrder, mode == ReportingMode.InPlace, pages, agedOnly);
             if (count == 0) return 0;
             pages = pages[..count];
             for (int i = 0; i < count; i++)

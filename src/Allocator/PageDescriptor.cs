@@ -45,4 +45,6 @@ internal struct PageDescriptor
     public byte Order;
     /// <summary>The migratetype list a free block is on; meaningful on Buddy heads only.</summary>
     public Migratetype List;
+    /// <summary>The zone's report round when the free block was last freed or merged; meaningful on Buddy heads only.</summary>
+    public ushort FreedInRound;
 }

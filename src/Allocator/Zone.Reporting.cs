@@ -33,12 +33,29 @@ internal sealed partial class Zone
         return pages;
     }
 
+    /// <summary>Whether an unreported listed block of <paramref name="minOrder"/> or larger was freed in the current round.</summary>
+    public bool HasYoungBlocks(int minOrder)
+    {
+        AssertLocked();
+        if (Isolated) return false;
+        for (int order = minOrder; order <= map.MaxOrder; order++)
+            for (int t = 0; t < Migratetypes.Count; t++)
+                for (uint page = ListHead(order, (Migratetype)t); page != PageDescriptor.None; page = map[page].Next)
+                {
+                    ref PageDescriptor d = ref map[page];
+                    if ((d.Flags & PageFlags.Reported) != 0) break;
+                    if ((d.Flags & PageFlags.Reporting) == 0 && d.FreedInRound == Round) return true;
+                }
+        return false;
+    }
+
     /// <summary>
     /// Marks up to <paramref name="batch"/>.Length unreported free blocks of <paramref name="minOrder"/>
     /// or larger as Reporting: unlinked (Isolate mode) or left on their list (in place). Each list is
-    /// scanned from its head and only up to its first reported block.
+    /// scanned from its head and only up to its first reported block. <paramref name="agedOnly"/>
+    /// passes over blocks freed in the current <see cref="Round"/>.
     /// </summary>
-    public int Isolate(int minOrder, bool inPlace, Span<uint> batch)
+    public int Isolate(int minOrder, bool inPlace, Span<uint> batch, bool agedOnly = false)
     {
         AssertLocked();
         int count = 0;
@@ -54,7 +71,7 @@ internal sealed partial class Zone
                     ref PageDescriptor d = ref map[page];
                     uint next = d.Next;
                     if ((d.Flags & PageFlags.Reported) != 0) break;
-                    if ((d.Flags & PageFlags.Reporting) == 0)
+                    if ((d.Flags & PageFlags.Reporting) == 0 && !(agedOnly && d.FreedInRound == Round))
                     {
                         if (inPlace)
                         {
@@ -98,7 +115,7 @@ internal sealed partial class Zone
             else isolated.Remove(page);
             d.Flags = PageFlags.None;
             ReportingPages -= 1L << d.Order;
-            MergeAndAdd(page, d.Order, memory);
+            MergeAndAdd(page, d.Order, memory, d.FreedInRound);
         }
     }
 

@@ -59,7 +59,7 @@ internal sealed unsafe partial class Zone
             {
                 PageFlags state = map[page].Flags & PageStates.Memory;
                 Unlink(page);
-                AddFree(page, order, to ?? map.PageblockType(page), state);
+                AddFree(page, order, to ?? map.PageblockType(page), state, map[page].FreedInRound);
             }
         }
     }

@@ -46,6 +46,12 @@ internal sealed unsafe partial class Zone
     public long ZeroSkippedBytes;
     /// <summary>Blocks taken, for allocations and thread cache refills alike: tells an idle section from a busy one.</summary>
     public long Takes;
+    /// <summary>
+    /// Advanced by the reporter as it arms a delay: blocks freed in the current round are younger than
+    /// the delay and wait for the next one. Written without the lock; a free racing an advance may take
+    /// either round, which only moves its report by one delay.
+    /// </summary>
+    public ushort Round;
 
     public Zone(int index, uint startPage, uint endPage, PageMap map, ArenaOptions options)
     {
@@ -105,7 +111,7 @@ internal sealed unsafe partial class Zone
         {
             PageFlags memory = map[page].Flags & PageStates.Memory;
             if (found >= map.PageblockOrder) map.SetPageblockTypes(page, found, type);
-            Split(page, found, order, type, memory);
+            Split(page, found, order, type, memory, map[page].FreedInRound);
             ref PageDescriptor head = ref map[page];
             head.Flags = PageFlags.None;
             head.Order = (byte)order;
@@ -147,14 +153,16 @@ internal sealed unsafe partial class Zone
         AllocatedPages -= 1L << order;
         FreePages += 1L << order;
         if (!fromCache) Frees++;
-        return MergeAndAdd(page, order, memory);
+        // A block coming home from a thread cache was freed there before this round began.
+        return MergeAndAdd(page, order, memory, fromCache ? (ushort)(Round - 1) : Round);
     }
 
     /// <summary>
     /// Merges a free block with free buddies (never with one mid-report) and lists it. A merged block
-    /// keeps a memory state only when both halves have it: reported plus unreported is unreported.
+    /// keeps a memory state only when both halves have it: reported plus unreported is unreported;
+    /// and it is as young as its younger half.
     /// </summary>
-    private int MergeAndAdd(uint page, int order, PageFlags memory)
+    private int MergeAndAdd(uint page, int order, PageFlags memory, ushort round)
     {
         AssertLocked();
         while (order < map.MaxOrder)
@@ -163,15 +171,19 @@ internal sealed unsafe partial class Zone
             ref PageDescriptor other = ref map[buddy];
             if ((other.Flags & (PageFlags.Buddy | PageFlags.Reporting)) != PageFlags.Buddy || other.Order != order) break;
             memory &= other.Flags;
+            round = Younger(round, other.FreedInRound);
             Unlink(buddy);
             other.Flags = PageFlags.None;
             map[page].Flags = PageFlags.None;
             page &= ~(1u << order);
             order++;
         }
-        AddFree(page, order, map.PageblockType(page), memory & PageStates.Memory);
+        AddFree(page, order, map.PageblockType(page), memory & PageStates.Memory, round);
         return order;
     }
+
+    /// <summary>The later of two rounds, across the counter's wrap.</summary>
+    private static ushort Younger(ushort a, ushort b) => (short)(a - b) >= 0 ? a : b;
 
     private bool TakeFromList(int order, Migratetype type, out uint page, out int found, out uint busyPage)
     {
@@ -248,23 +260,23 @@ internal sealed unsafe partial class Zone
             PageFlags flags = map[p].Flags;
             if ((flags & PageFlags.Buddy) == 0) continue;
             Unlink(p);
-            AddFree(p, map[p].Order, type, flags & ~PageFlags.Buddy);
+            AddFree(p, map[p].Order, type, flags & ~PageFlags.Buddy, map[p].FreedInRound);
         }
         return true;
     }
 
     /// <summary>Splits a block of order <paramref name="high"/> down to <paramref name="low"/>, listing the upper halves.</summary>
-    private void Split(uint page, int high, int low, Migratetype type, PageFlags memory)
+    private void Split(uint page, int high, int low, Migratetype type, PageFlags memory, ushort round)
     {
         while (high > low)
         {
             high--;
-            AddFree(page + (1u << high), high, type, memory);
+            AddFree(page + (1u << high), high, type, memory, round);
         }
     }
 
     /// <summary>Lists a free block: at the tail when reported, else at the head.</summary>
-    private void AddFree(uint page, int order, Migratetype type, PageFlags state)
+    private void AddFree(uint page, int order, Migratetype type, PageFlags state, ushort round)
     {
         Debug.Assert((page & ((1u << order) - 1)) == 0 && page >= StartPage && page + (1u << order) <= PristineStart,
             "a free block is aligned to its order and lies in the zone's carved range");
@@ -273,6 +285,7 @@ internal sealed unsafe partial class Zone
         d.Flags = PageFlags.Buddy | state;
         d.Order = (byte)order;
         d.List = type;
+        d.FreedInRound = round;
         if ((state & PageFlags.Reported) != 0)
         {
             d.Next = PageDescriptor.None;

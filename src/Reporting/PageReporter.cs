@@ -49,6 +49,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private bool waitingForDelay;
     /// <summary>Busy threads' caches held blocks at the last automatic pass (pass lock held to write).</summary>
     private volatile bool cachesBusy;
+    /// <summary>The last timed pass left unreported blocks freed in the current round (reporter thread and passes).</summary>
+    private volatile bool youngLeft;
     private bool waitingForWork;
     private int liveThreads;
     private long wakeups;
@@ -290,6 +292,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             bool pressure = TakePressure();
             if (kind == PassKind.Automatic && !pressure)
             {
+                // Blocks freed from here on are younger than this delay: they wait for the next.
+                arena.AdvanceReportRound();
                 if (!WaitForDelay(self)) return;
                 pressure = TakePressure();
             }
@@ -297,8 +301,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             Interlocked.Increment(ref wakeups);
             lock (signal) state = Active;
             if (!TryRunPass(self, kind, out ReportingPassResult result)) return;
-            // Frees during the pass asked for another; so does work left over by the budget or in busy caches.
-            if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted || cachesBusy)
+            // Frees during the pass asked for another; so does work left over by the budget, in busy caches,
+            // or in blocks too young for this pass.
+            if (Interlocked.CompareExchange(ref state, Idle, Active) != Active || result.BudgetExhausted || cachesBusy || youngLeft)
                 lock (signal) state = Requested;
         }
     }
@@ -453,8 +458,12 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         long stopsAtStart = Interlocked.Read(ref stops);
         var totals = new PassTotals();
         bool deep = kind is PassKind.Idle or PassKind.Pressure;
+        // A timed pass reports what has been free for a delay; with no delay, everything.
+        bool timed = kind is PassKind.Automatic or PassKind.Caches;
+        bool agedOnly = timed && options.Delay > TimeSpan.Zero;
         var scope = new PassScope(deep ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
-            IgnoreThreshold: kind != PassKind.Automatic && kind != PassKind.Caches);
+            IgnoreThreshold: !timed, AgedOnly: agedOnly);
+        if (timed) youngLeft = false;
         bool worked;
         // Blocks parked in thread caches go home first, so they can merge and be reported. Asked for
         // a pass now, or short of memory, every cache goes. Otherwise a cache goes if its thread neither
@@ -474,6 +483,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             if (drained > 0 && totals.Failures == 0 && !totals.BudgetExhausted) worked |= ReportZones(scope, stopsAtStart, self, ref totals);
         }
         if (!worked) return default;
+        if (agedOnly) youngLeft = arena.HasYoungFreeBlocks(reportOrder);
         lock (statsLock)
         {
             passes++;
@@ -498,7 +508,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         Now,
     }
 
-    private readonly record struct PassScope(int MinOrder, long Budget, bool IgnoreThreshold);
+    /// <summary>What a pass may report: down to which order, how much, whether the threshold applies, and only blocks free for a delay.</summary>
+    private readonly record struct PassScope(int MinOrder, long Budget, bool IgnoreThreshold, bool AgedOnly);
 
     private struct PassTotals
     {
@@ -520,7 +531,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
                     totals.BudgetExhausted = true;
                     break;
                 }
-                int count = arena.ReportFreeBlocks(zone, scope.MinOrder, options.Mode, batch, reportScatterlist);
+                int count = arena.ReportFreeBlocks(zone, scope.MinOrder, options.Mode, batch, reportScatterlist, scope.AgedOnly);
                 if (count == 0) break;
                 totals.Calls++;
                 if (lastOutcome == ReportOutcome.Failed)
