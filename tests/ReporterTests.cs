@@ -240,19 +240,46 @@ public class ReporterTests
         return (arena, blocks, device, reporter);
     }
 
+    /// <summary>Waits for the delay a free started, moves the clock halfway and waits for the new round.</summary>
+    private static void PastHalfTheDelay(PageReporter reporter, FakeTimeProvider time)
+    {
+        Wait.Until(() => reporter.IsWaitingForDelay, "the free to start the delay");
+        long rounds = reporter.Rounds;
+        time.Advance(Delay / 2);
+        Wait.Until(() => reporter.Rounds == rounds + 1 && reporter.IsWaitingForDelay, "the round halfway through the delay");
+    }
+
     [Fact]
-    public void A_block_freed_after_the_delay_began_waits_for_the_next_delay()
+    public void The_frees_of_one_burst_all_make_the_pass_after_its_delay()
     {
         var time = new FakeTimeProvider();
         (BuddyArena arena, nint[] blocks, RecordingDevice device, PageReporter reporter) = ParkedWithFourBlocks(time);
         using (arena)
         using (reporter)
         {
-            // Blocks 0 and 2: their buddies stay allocated, so neither merges.
             arena.Free(blocks[0]);
             Wait.Until(() => reporter.IsWaitingForDelay, "the free to start the delay");
             arena.Free(blocks[2]);
             time.Advance(Delay);
+            Wait.Until(() => device.Calls.Count == 1 && reporter.IsWaitingForWork, "the pass, with nothing left for another");
+            Assert.Equal(new[] { blocks[0], blocks[2] }, device.Calls[0].Select(b => b.Address).Order());
+        }
+    }
+
+    [Fact]
+    public void A_block_freed_in_the_second_half_of_the_delay_waits_for_the_next_delay()
+    {
+        var time = new FakeTimeProvider();
+        (BuddyArena arena, nint[] blocks, RecordingDevice device, PageReporter reporter) = ParkedWithFourBlocks(time);
+        using (arena)
+        using (reporter)
+        {
+            // Blocks 0 and 2: their buddies stay allocated, so neither merges. Block 2 is freed after
+            // the round that starts halfway through the delay.
+            arena.Free(blocks[0]);
+            PastHalfTheDelay(reporter, time);
+            arena.Free(blocks[2]);
+            time.Advance(Delay / 2);
             Wait.Until(() => device.Calls.Count == 1 && reporter.IsWaitingForDelay, "the pass, and the delay after it for the younger block");
             Assert.Equal(new[] { blocks[0] }, device.Calls[0].Select(b => b.Address));
 
@@ -264,7 +291,7 @@ public class ReporterTests
     }
 
     [Fact]
-    public void A_block_reused_and_freed_again_within_the_delay_is_not_reported_at_its_end()
+    public void A_block_reused_and_freed_again_late_in_the_delay_is_not_reported_at_its_end()
     {
         var time = new FakeTimeProvider();
         (BuddyArena arena, nint[] blocks, RecordingDevice device, PageReporter reporter) = ParkedWithFourBlocks(time);
@@ -272,11 +299,11 @@ public class ReporterTests
         using (reporter)
         {
             arena.Free(blocks[0]);
-            Wait.Until(() => reporter.IsWaitingForDelay, "the free to start the delay");
+            PastHalfTheDelay(reporter, time);
             // The next burst takes the block back and frees it before the delay ends: it stays resident.
             Assert.Equal(blocks[0], arena.Allocate(9));
             arena.Free(blocks[0]);
-            time.Advance(Delay);
+            time.Advance(Delay / 2);
             Wait.Until(() => reporter.Wakeups == 2 && reporter.IsWaitingForDelay, "the pass, and the delay after it for the younger block");
             Assert.Empty(device.Calls);
 

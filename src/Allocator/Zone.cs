@@ -47,8 +47,8 @@ internal sealed unsafe partial class Zone
     /// <summary>Blocks taken, for allocations and thread cache refills alike: tells an idle section from a busy one.</summary>
     public long Takes;
     /// <summary>
-    /// Advanced by the reporter as it arms a delay: blocks freed in the current round are younger than
-    /// the delay and wait for the next one. Written without the lock; a free racing an advance may take
+    /// Advanced by the reporter halfway through each delay: blocks freed in the current round are younger
+    /// than half a delay and wait for the next pass. Written without the lock; a free racing an advance may take
     /// either round, which only moves its report by one delay.
     /// </summary>
     public ushort Round;

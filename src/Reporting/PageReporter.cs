@@ -53,7 +53,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private volatile bool youngLeft;
     private bool waitingForWork;
     private int liveThreads;
-    private long wakeups;
+    private long wakeups, rounds;
     private long looks;
     /// <summary>A source (or the host) signalled pressure since the thread last looked (signal monitor).</summary>
     private bool pressureSignaled;
@@ -126,6 +126,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     /// <summary>Passes the thread has begun, including those the threshold turned away.</summary>
     internal long Wakeups => Interlocked.Read(ref wakeups);
+
+    /// <summary>Report rounds this reporter has started, one halfway through each delay.</summary>
+    internal long Rounds => Interlocked.Read(ref rounds);
 
     /// <summary>This reporter's threads alive now: at most one, and none once Stop has returned.</summary>
     internal int LiveThreads => Volatile.Read(ref liveThreads);
@@ -292,8 +295,6 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             bool pressure = TakePressure();
             if (kind == PassKind.Automatic && !pressure)
             {
-                // Blocks freed from here on are younger than this delay: they wait for the next.
-                arena.AdvanceReportRound();
                 if (!WaitForDelay(self)) return;
                 pressure = TakePressure();
             }
@@ -389,10 +390,26 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         }
     }
 
-    /// <summary>Waits out the delay on the injected clock; false when stopped meanwhile.</summary>
+    /// <summary>
+    /// Waits out the delay on the injected clock, starting a new report round halfway: a block freed
+    /// in the second half is younger than half a delay and waits for the next pass. False when stopped meanwhile.
+    /// </summary>
     private bool WaitForDelay(Worker self)
     {
-        bool elapsed = options.Delay == TimeSpan.Zero;
+        long started = time.GetTimestamp();
+        TimeSpan half = options.Delay / 2;
+        if (!WaitFor(self, half)) return false;
+        arena.AdvanceReportRound();
+        Interlocked.Increment(ref rounds);
+        // Measured from the start, so a clock that jumped past the whole delay does not wait again.
+        TimeSpan rest = options.Delay - time.GetElapsedTime(started);
+        return rest <= TimeSpan.Zero || WaitFor(self, rest);
+    }
+
+    /// <summary>Waits <paramref name="span"/> on the injected clock, or until pressure; false when stopped meanwhile.</summary>
+    private bool WaitFor(Worker self, TimeSpan span)
+    {
+        bool elapsed = span <= TimeSpan.Zero;
         using ITimer? timer = elapsed ? null : time.CreateTimer(_ =>
         {
             lock (signal)
@@ -400,7 +417,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
                 elapsed = true;
                 Monitor.PulseAll(signal);
             }
-        }, null, options.Delay, Timeout.InfiniteTimeSpan);
+        }, null, span, Timeout.InfiniteTimeSpan);
         lock (signal)
         {
             waitingForDelay = true;
