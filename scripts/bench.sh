@@ -4,7 +4,7 @@
 # wrk: Kestrel's pool against Buddy's) and the density benchmark (how many bursty processes fit
 # under one cgroup memory limit with each allocator; needs root for the cgroup), and writes results
 # to bench/results/.
-#   ./scripts/bench.sh                    full run (about 35 minutes)
+#   ./scripts/bench.sh                    full run (about 40 minutes)
 #   ./scripts/bench.sh --service          the service load only (about 5 minutes)
 #   ./scripts/bench.sh --density [--quick] the density benchmark only (about 15 minutes; quick: 3)
 #   ./scripts/bench.sh --quick    the harness only, in under a minute; prints one JSON object of ratios
