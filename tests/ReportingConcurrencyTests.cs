@@ -72,8 +72,9 @@ public unsafe class ReportingConcurrencyTests
         });
         reporter.Stop();
         arena.CheckInvariants();
+        // One snapshot: an idle section may go offline between two reads of a sectioned arena.
         ArenaStatistics stats = arena.GetStatistics();
-        Assert.Equal(arena.TotalPages, stats.FreePages);
+        Assert.Equal(stats.TotalPages, stats.FreePages);
         Assert.Equal(0, stats.ReportingPages);
         Assert.True(reporter.GetStatistics().DeviceCalls > 0, "the reporter never ran");
         Assert.True(operations > 1000, $"only {operations} operations");
