@@ -42,6 +42,55 @@ public class BuddyMemoryPoolTests
     }
 
     [Fact]
+    public void An_owner_dropped_without_a_dispose_has_its_block_freed_by_the_GC_and_counted()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, Backing = ArenaBacking.PinnedArray });
+        using var pool = new BuddyMemoryPool(arena, owner: "abandoning");
+        long counted = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "buddy.pool.abandoned") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+                if (tag.Key == ArenaMetrics.PoolOwnerTag && (string?)tag.Value == "abandoning") Interlocked.Add(ref counted, value);
+        });
+        listener.Start();
+        using (IMemoryOwner<byte> kept = pool.Rent(4096))
+        {
+            RentAndDrop(pool, 3);
+            Assert.Equal(1 + 3 * 16, arena.GetStatistics().AllocatedPages);
+
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+
+            // The three dropped blocks are back; the one still owned is not touched.
+            Assert.Equal(1, arena.GetStatistics().AllocatedPages);
+            Assert.Equal(3, pool.AbandonedBlocks);
+            Assert.Equal(3, Interlocked.Read(ref counted));
+            kept.Memory.Span.Fill(1);
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+        Assert.Equal(3, pool.AbandonedBlocks); // a disposed owner is never finalized
+        arena.CheckInvariants();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void RentAndDrop(BuddyMemoryPool pool, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            IMemoryOwner<byte> dropped = pool.Rent(64 << 10);
+            dropped.Memory.Span.Fill(2);
+            GC.KeepAlive(dropped);
+        }
+    }
+
+    [Fact]
     public void A_second_dispose_never_frees_the_block_someone_else_now_owns()
     {
         using var arena = Arenas.Small();

@@ -142,3 +142,51 @@ public class PageFlagSpinTests
         arena.Free(all);
     }
 }
+
+/// <summary>An allocation fails only when nothing that could serve it is free, mid-report or in a thread cache.</summary>
+public class ScarceMemoryTests
+{
+    [Theory]
+    [InlineData(ReportingMode.InPlace)]
+    [InlineData(ReportingMode.Isolate)]
+    public void Threads_sharing_a_few_free_blocks_are_never_refused_while_one_is_free_cached_or_mid_report(ReportingMode mode)
+    {
+        const int threadCount = 4, freeBlocks = 6, order = 2;
+        using var arena = Arenas.Small(size: 4 * Arenas.MiB);
+        // Full but for a few order-2 blocks that cannot merge: every block's buddy stays allocated.
+        var held = new List<nint>();
+        while (arena.TryAllocate(order, out nint block)) held.Add(block);
+        held.Sort();
+        for (int i = 0; i < freeBlocks; i++) arena.Free(held[i * 2]);
+        using var reporter = new PageReporter(arena, new NullReportingDevice(),
+            new PageReporterOptions { Delay = TimeSpan.Zero, Mode = mode, ReportOrder = order, FloorOrder = order });
+        reporter.Start();
+
+        // Blocks travel between threads through shared slots, so they move from cache to cache. A
+        // thread holds at most one block outside the slots: with the slots full, one block is still free.
+        var slots = new nint[freeBlocks - threadCount];
+        long refused = 0;
+        Threads.Run(threadCount, id =>
+        {
+            var random = new Random(id);
+            for (int i = 0; i < 2_000_000; i++)
+            {
+                ref nint slot = ref slots[random.Next(slots.Length)];
+                nint taken = Interlocked.Exchange(ref slot, 0);
+                if (taken != 0) arena.Free(taken);
+                else if (!arena.TryAllocate(order, out nint block)) Interlocked.Increment(ref refused);
+                else if (Interlocked.CompareExchange(ref slot, block, 0) != 0) arena.Free(block);
+            }
+        });
+        foreach (nint block in slots)
+            if (block != 0) arena.Free(block);
+        reporter.Stop();
+
+
+        Assert.Equal(0, Interlocked.Read(ref refused));
+        Assert.True(reporter.GetStatistics().Passes > 0, "reports ran while the threads churned");
+        for (int i = 0; i < held.Count; i++)
+            if (i % 2 == 1 || i >= freeBlocks * 2) arena.Free(held[i]);
+        arena.CheckInvariants();
+    }
+}

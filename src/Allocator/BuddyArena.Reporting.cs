@@ -12,13 +12,6 @@ public sealed unsafe partial class BuddyArena
     private volatile Subscription? subscription;
 
     /// <summary>
-    /// Counts batches put back into zones, by reports and by thread cache drains, so a failing
-    /// allocation can tell that blocks came back while it searched. Each is counted under the zone
-    /// lock before its blocks are listed.
-    /// </summary>
-    private long putBacks;
-
-    /// <summary>
     /// Subscribes the one listener told when a free block of <paramref name="minOrder"/> or larger
     /// appears. A second listener is refused, and so is a disposed arena.
     /// </summary>
@@ -110,14 +103,7 @@ public sealed unsafe partial class BuddyArena
             finally
             {
                 if (!Enum.IsDefined(outcome)) outcome = ReportOutcome.Failed;
-                lock (target.Lock)
-                {
-                    // Counted first, under the lock: the full fence orders it before the ReportingPages
-                    // store that FindIsolated reads without the lock, so a search that missed these
-                    // blocks sees the count change.
-                    Interlocked.Increment(ref putBacks);
-                    target.PutBack(pages, outcome);
-                }
+                lock (target.Lock) target.PutBack(pages, outcome);
             }
             return count;
         }

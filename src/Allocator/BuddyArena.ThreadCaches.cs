@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -218,7 +219,7 @@ public sealed unsafe partial class BuddyArena
     /// </summary>
     private bool Refill(ThreadCache cache, int stack, int order, Migratetype type)
     {
-        int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zonesPerSection);
+        int first = FirstZone();
         foreach (Section section in online.BySlot)
         {
             Zone[] zones = section.Zones;
@@ -266,8 +267,6 @@ public sealed unsafe partial class BuddyArena
                     held?.Lock.Exit();
                     held = zone;
                     zone.Lock.Enter();
-                    // Before the blocks are listed, as a report's put-back is: a search that missed them sees the count change.
-                    Interlocked.Increment(ref putBacks);
                 }
                 PageFlags memory = map[page].Flags & PageStates.Memory;
                 int merged = zone.Free(page, order, memory, fromCache: true);
@@ -372,17 +371,22 @@ public sealed unsafe partial class BuddyArena
     }
 
     /// <summary>Takes the cache lock and claims every cache, for a consistent view; release with <see cref="ExitCaches"/>.</summary>
+    /// <remarks>
+    /// Once Dispose has closed the caches they stay claimed for good and still hold their blocks: a
+    /// call that entered before Dispose's gate closed sees them as they are, not as empty.
+    /// </remarks>
     private ThreadCache[] EnterCaches()
     {
         cacheLock.Enter();
-        ThreadCache[] all = cachesClosed ? [] : [.. threadCaches];
-        ThreadCache.Claim(all);
+        ThreadCache[] all = [.. threadCaches];
+        if (!cachesClosed) ThreadCache.Claim(all);
         return all;
     }
 
     private void ExitCaches(ThreadCache[] all)
     {
-        ThreadCache.Release(all);
+        Debug.Assert(cacheLock.IsHeldByCurrentThread, "EnterCaches took the cache lock");
+        if (!cachesClosed) ThreadCache.Release(all);
         cacheLock.Exit();
     }
 

@@ -174,6 +174,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
     /// <summary>Frees a block, checking that <paramref name="size"/> is the size it was allocated for.</summary>
     public void Free(nint address, long size) => Free(address, OrderForSize(size), size);
 
+    /// <summary>Frees straight to the block's zone, for a thread that will not allocate again (a finalizer).</summary>
+    internal void FreeUncached(nint address) => FreeToZone(address, expectedOrder: -1, size: 0);
+
     /// <summary>Bytes of the allocated block that starts at <paramref name="address"/>.</summary>
     public long SizeOfBlock(nint address)
     {
@@ -313,24 +316,21 @@ public sealed unsafe partial class BuddyArena : IDisposable
         }
     }
 
+    /// <summary>
+    /// Fails only when nothing that could serve the request was free, mid-report or in a thread cache
+    /// during the search. A block mid-report is waited for (the report ends); blocks in caches are
+    /// sent home by a search that holds every cache, so no owner can take them back before it looks.
+    /// </summary>
     private uint AllocatePage(int order, Migratetype type, bool mayUseReserve, bool zeroed, out PageFlags memory)
     {
-        int first = (int)((uint)Thread.GetCurrentProcessorId() % (uint)zonesPerSection);
+        int first = FirstZone();
         long waitStart = 0;
-        int lookAgain = MaxLookAgain;
         while (true)
         {
-            long putBacksBefore = Volatile.Read(ref putBacks);
             TakenBlock taken = TryZones(first, order, type, mayUseReserve, zeroed, out Zone? served);
-            uint busy = taken.Found ? PageDescriptor.None : taken.BusyPage;
-            if (!taken.Found && busy == PageDescriptor.None) busy = FindIsolated(order);
-            // Nothing free and nothing mid-report: memory may still be on its way back, parked in a
-            // thread cache or put back by a report that ended during the search. Look again if so.
-            // Bounded, so a request that cannot be served does not chase other threads' churn for ever.
-            if (!taken.Found && busy == PageDescriptor.None && lookAgain-- > 0
-                && (DrainCaches() > 0 || Volatile.Read(ref putBacks) != putBacksBefore))
-                continue;
-            if (taken.Found || busy == PageDescriptor.None)
+            if (!taken.Found && taken.BusyPage == PageDescriptor.None && cachedOrders > 0)
+                taken = TryZonesWithCachesHeld(first, order, type, mayUseReserve, zeroed, out served);
+            if (taken.Found || taken.BusyPage == PageDescriptor.None)
             {
                 if (waitStart != 0)
                 {
@@ -342,17 +342,25 @@ public sealed unsafe partial class BuddyArena : IDisposable
             }
             // The only memory that can serve this is mid-report: wait for its page flag, then retry.
             if (waitStart == 0) waitStart = time.GetTimestamp();
-            WaitWhileReporting(busy, waitStart);
+            WaitWhileReporting(taken.BusyPage, waitStart);
         }
     }
+
+    /// <summary>The zone of each section a search starts at: the processor's, to spread the lock load.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FirstZone() => (int)((uint)Thread.GetCurrentProcessorId() % (uint)zonesPerSection);
 
     /// <summary>
     /// Sections are tried in slot order, so the start sections serve first and added ones can drain.
     /// In each, pass 0 spreads load: it skips zones below their low watermark. Pass 1 may go down to
-    /// the min watermark, and HighAtomic requests below it. A block chosen but mid-report in place stops the search.
+    /// the min watermark, and HighAtomic requests below it. A block chosen but mid-report in place
+    /// stops the search. With nothing free, the result names a block isolated for a report that
+    /// could serve the request, if there is one: a zone's lists and its isolated blocks are read under
+    /// one hold of its lock, so a block a report puts back meanwhile is seen in one place or the other.
     /// </summary>
     private TakenBlock TryZones(int first, int order, Migratetype type, bool mayUseReserve, bool zeroed, out Zone? served)
     {
+        uint isolated = PageDescriptor.None;
         foreach (Section section in online.BySlot)
         {
             for (int pass = 0; pass < 2; pass++)
@@ -362,40 +370,49 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 {
                     served = zones[(first + i) % zones.Length];
                     long keepFree = pass == 0 ? served.LowWatermark : mayUseReserve ? 0 : served.MinWatermark;
+                    // Isolated blocks stay counted in FreePages, so a zone that could serve from them is locked here.
                     if (Volatile.Read(ref served.FreePages) - (1L << order) < keepFree) continue;
                     TakenBlock taken;
                     lock (served.Lock)
                     {
                         taken = served.Take(order, type, keepFree);
                         if (taken.Found) served.HandOut(taken.Page, zeroed, taken.Memory);
+                        else if (pass == 1 && isolated == PageDescriptor.None) isolated = served.FindIsolated(order);
                     }
                     if (taken.Found || taken.BusyPage != PageDescriptor.None) return taken;
                 }
             }
         }
         served = null;
-        return TakenBlock.Nothing;
+        return isolated == PageDescriptor.None ? TakenBlock.Nothing : TakenBlock.Nothing with { BusyPage = isolated };
+    }
+
+    /// <summary>
+    /// The last search before a refusal: every thread cache is claimed and sent home, and stays
+    /// claimed while the zones are searched, so the blocks it held cannot go back into a cache first.
+    /// Lock order: cache lock, then zone locks.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TakenBlock TryZonesWithCachesHeld(int first, int order, Migratetype type, bool mayUseReserve, bool zeroed, out Zone? served)
+    {
+        ThreadCache[] all = EnterCaches();
+        try
+        {
+            if (!cachesClosed)
+                foreach (ThreadCache cache in all) DrainAll(cache);
+            return TryZones(first, order, type, mayUseReserve, zeroed, out served);
+        }
+        finally
+        {
+            ExitCaches(all);
+        }
     }
 
     /// <summary>Counts an allocation refused for want of memory, on the zone it would have tried first.</summary>
     private void RecordFailure()
     {
-        Zone zone = online.BySlot[0].Zones[(uint)Thread.GetCurrentProcessorId() % (uint)zonesPerSection];
+        Zone zone = online.BySlot[0].Zones[FirstZone()];
         lock (zone.Lock) zone.FailedAllocations++;
-    }
-
-    private uint FindIsolated(int order)
-    {
-        foreach (Zone zone in online.Zones)
-        {
-            if (Volatile.Read(ref zone.ReportingPages) == 0) continue;
-            lock (zone.Lock)
-            {
-                uint page = zone.FindIsolated(order);
-                if (page != PageDescriptor.None) return page;
-            }
-        }
-        return PageDescriptor.None;
     }
 
     private void WaitWhileReporting(uint page, long waitStart)
@@ -431,9 +448,6 @@ public sealed unsafe partial class BuddyArena : IDisposable
     }
 
     private const int MaxSpan = 1 << 30;
-
-    /// <summary>Searches an allocation repeats because memory came back while it searched.</summary>
-    private const int MaxLookAgain = 8;
 
     /// <summary>Bytes of a block of <paramref name="order"/>, in 64 bits: blocks of 4 GiB and more exist.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -11,6 +11,11 @@ namespace Buddy;
 /// <see cref="ArenaBacking.PinnedArray"/> arena every block's memory is array-backed
 /// (<c>MemoryMarshal.TryGetArray</c> succeeds, as Kestrel's socket transport requires); over native
 /// memory, <c>Pin</c> needs no GC handle.
+/// <para>
+/// An owner dropped without a dispose (Kestrel does so on some connection aborts) is not lost: the
+/// GC finalizes it and its block is freed then, counted in <see cref="AbandonedBlocks"/> and the
+/// <c>buddy.pool.abandoned</c> counter. A pointer or array taken from an owner must not outlive it.
+/// </para>
 /// </summary>
 public sealed class BuddyMemoryPool : MemoryPool<byte>
 {
@@ -23,6 +28,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     private readonly PoolInstruments instruments;
     private readonly KeyValuePair<string, object?> arenaTag, ownerTag;
     private int disposed;
+    private long abandoned;
 
     /// <param name="arena">Where the blocks come from.</param>
     /// <param name="ownsArena">Dispose the arena with the pool; otherwise the caller keeps it.</param>
@@ -48,6 +54,9 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
 
     /// <summary>Who rents from this pool, as given when it was made.</summary>
     public string? Owner { get; }
+
+    /// <summary>Blocks freed because their owner was garbage collected without a dispose.</summary>
+    public long AbandonedBlocks => Interlocked.Read(ref abandoned);
 
     /// <summary>The largest block a rent can return (the arena's largest block, at most 1 GiB).</summary>
     public override int MaxBufferSize { get; }
@@ -82,13 +91,20 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         if (ownsArena) arena.Dispose();
     }
 
-    private void Return(nint address, int length, bool counted)
+    private void Return(nint address, int length, bool counted, bool finalized)
     {
         if (counted) instruments.Rented.Add(-length, arenaTag, ownerTag);
+        if (finalized)
+        {
+            Interlocked.Increment(ref abandoned);
+            instruments.Abandoned.Add(1, arenaTag, ownerTag);
+        }
         if (arena.IsDisposed) return;
         try
         {
-            arena.Free(address);
+            // The finalizer thread frees past thread caches: it has no use for the block.
+            if (finalized) arena.FreeUncached(address);
+            else arena.Free(address);
         }
         catch (ObjectDisposedException) when (arena.IsDisposed)
         {
@@ -123,10 +139,20 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
             return array is not null;
         }
 
+        /// <summary>
+        /// The safety net for an owner dropped without a dispose; the pool and arena it reaches are
+        /// still alive. <see cref="Memory"/> refers to this object and keeps it alive; a span or
+        /// pointer alone does not, which is why a caller keeps the owner or its Memory while it uses them.
+        /// </summary>
+#pragma warning disable CA2015 // A leak for good is worse: an owner nobody can reach is no longer in use by a caller that keeps its contract.
+        ~Block() => Dispose(disposing: false);
+#pragma warning restore CA2015
+
         protected override void Dispose(bool disposing)
         {
             nint block = Interlocked.Exchange(ref address, 0);
-            if (block != 0) pool.Return(block, length, counted);
+            // IDisposable.Dispose of MemoryManager suppresses the finalizer after this returns.
+            if (block != 0) pool.Return(block, length, counted, finalized: !disposing);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -151,11 +177,14 @@ internal sealed class PoolInstruments
     {
         Rented = meter.CreateUpDownCounter<long>("buddy.pool.rented", "By", "Bytes rented from memory pools and not yet returned.");
         Rents = meter.CreateCounter<long>("buddy.pool.rents", "{rent}", "Blocks rented from memory pools.");
+        Abandoned = meter.CreateCounter<long>("buddy.pool.abandoned", "{block}", "Blocks freed because their owner was garbage collected without a dispose.");
     }
 
     public UpDownCounter<long> Rented { get; }
 
     public Counter<long> Rents { get; }
+
+    public Counter<long> Abandoned { get; }
 
     public static PoolInstruments For(Meter meter) => ByMeter.GetValue(meter, m => new PoolInstruments(m));
 }
