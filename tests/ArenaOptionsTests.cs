@@ -17,6 +17,13 @@ public class ArenaOptionsTests
         { new ArenaOptions { ValidateOnFree = true, ZoneCount = -1 }, nameof(ArenaOptions.ZoneCount) },
         { new ArenaOptions { ValidateOnFree = true, Backing = (ArenaBacking)7 }, nameof(ArenaOptions.Backing) },
         { new ArenaOptions { ValidateOnFree = true, AtomicReservePercent = 51 }, nameof(ArenaOptions.AtomicReservePercent) },
+        // More zones than a section may have: ZoneCount is wrong, not the MaximumSize nobody set.
+        { new ArenaOptions { Size = 65537L * 4096, MaxOrder = 0, PageblockOrder = 0, ZoneCount = 65537, Backing = ArenaBacking.Reserve }, nameof(ArenaOptions.ZoneCount) },
+        // One section too large for an array: Size is the section size when SectionSize is not set.
+        { new ArenaOptions { Size = 4L << 30, Backing = ArenaBacking.PinnedArray }, nameof(ArenaOptions.Size) },
+        { new ArenaOptions { Size = 4L << 30, SectionSize = 4L << 30, Backing = ArenaBacking.PinnedArray }, nameof(ArenaOptions.SectionSize) },
+        // Too many zones in all across the sections MaximumSize allows.
+        { new ArenaOptions { Size = 64 * Arenas.MiB, MaxOrder = 0, PageblockOrder = 0, ZoneCount = 16384, SectionSize = 64 * Arenas.MiB, MaximumSize = 320 * Arenas.MiB, Backing = ArenaBacking.Reserve }, nameof(ArenaOptions.MaximumSize) },
     };
 
     [Theory]

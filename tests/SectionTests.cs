@@ -263,3 +263,33 @@ public unsafe class SectionTests
         }
     }
 }
+
+/// <summary>Counters exporters read as monotonic never fall, whatever sections do.</summary>
+public class SectionCounterTests
+{
+    [Fact]
+    public void Totals_of_a_section_taken_offline_stay_in_the_arena_counters()
+    {
+        using var arena = new BuddyArena(new ArenaOptions
+        {
+            Size = 4 * Arenas.MiB, SectionSize = 4 * Arenas.MiB, MaximumSize = 8 * Arenas.MiB,
+            SectionIdleTime = Timeout.InfiniteTimeSpan, PerCpuLists = false, Backing = ArenaBacking.Reserve,
+        });
+        nint first = arena.AllocateZeroed(10);
+        nint second = arena.AllocateZeroed(10); // adds the second section
+        Assert.Equal(2, arena.OnlineSections);
+        arena.Free(first);
+        arena.Free(second);
+        ArenaStatistics before = arena.GetStatistics();
+
+        Assert.Equal(1, arena.RemoveFreeSections());
+
+        ArenaStatistics after = arena.GetStatistics();
+        Assert.Equal(1, after.OnlineSections);
+        Assert.Equal(before.Allocations, after.Allocations);
+        Assert.Equal(before.Frees, after.Frees);
+        Assert.Equal(before.ZeroSkippedBytes, after.ZeroSkippedBytes);
+        Assert.Equal(2, after.Allocations);
+        Assert.True(after.ZeroSkippedBytes >= 4 * Arenas.MiB, "the fresh section's block was known to be zero");
+    }
+}

@@ -153,19 +153,20 @@ public sealed record ArenaOptions
             throw new ArgumentOutOfRangeException(nameof(MaximumSize), ResolvedMaximumSize,
                 $"MaximumSize must be at most {MaxZoneSlots} sections and under 2^32 pages, counting each section but the last as {1L << SectionIndexShift} pages (its size rounded up to a power of two).");
         if (Backing == ArenaBacking.PinnedArray && ResolvedSectionSize + LargestBlockBytes > Array.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(SectionSize), ResolvedSectionSize,
-                $"With PinnedArray backing, SectionSize plus one largest block ({LargestBlockBytes} bytes, for alignment) must fit one array ({Array.MaxLength} bytes).");
+            throw new ArgumentOutOfRangeException(SectionSize == 0 ? nameof(Size) : nameof(SectionSize), ResolvedSectionSize,
+                $"With PinnedArray backing, a section (SectionSize, or Size when SectionSize is 0) plus one largest block ({LargestBlockBytes} bytes, for alignment) must fit one array ({Array.MaxLength} bytes).");
         if (CacheBytesPerThread is < 64 << 10 or > 1L << 30)
             throw new ArgumentOutOfRangeException(nameof(CacheBytesPerThread), CacheBytesPerThread, "CacheBytesPerThread must be between 64 KiB and 1 GiB.");
         if (SectionIdleTime < TimeSpan.Zero && SectionIdleTime != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(SectionIdleTime), SectionIdleTime, "SectionIdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
         long largestBlocks = ResolvedSectionSize / LargestBlockBytes;
-        if (ZoneCount >= 0 && ZoneCount <= largestBlocks && (long)MaximumSections * ResolveZoneCount() > MaxZoneSlots)
-            throw new ArgumentOutOfRangeException(nameof(MaximumSize), ResolvedMaximumSize,
-                $"MaximumSize allows {MaximumSections} sections of {ResolveZoneCount()} zones; at most {MaxZoneSlots} zones in all. Use larger sections or fewer zones.");
         if (ZoneCount < 0 || ZoneCount > Math.Min(largestBlocks, ushort.MaxValue))
             throw new ArgumentOutOfRangeException(nameof(ZoneCount), ZoneCount,
                 $"ZoneCount must be between 0 (automatic) and the number of largest blocks per section ({Math.Min(largestBlocks, ushort.MaxValue)}).");
+        // One section's zones always fit the table: only growth (MaximumSize) can ask for too many.
+        if ((long)MaximumSections * ResolveZoneCount() > MaxZoneSlots)
+            throw new ArgumentOutOfRangeException(nameof(MaximumSize), ResolvedMaximumSize,
+                $"MaximumSize allows {MaximumSections} sections of {ResolveZoneCount()} zones; at most {MaxZoneSlots} zones in all. Use larger sections or fewer zones.");
         if (!Enum.IsDefined(Backing))
             throw new ArgumentOutOfRangeException(nameof(Backing), Backing, "Backing must be AlignedAlloc, Reserve or PinnedArray.");
         if (AtomicReservePercent is < 0 or > 50)

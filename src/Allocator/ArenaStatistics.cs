@@ -104,6 +104,27 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     public override int GetHashCode() => HashCode.Combine(Index, FreePages, AllocatedPages, Allocations, Frees);
 }
 
+/// <summary>
+/// The counters of zones whose sections went offline, kept so that counters exporters read as
+/// monotonic never fall (an exporter reads a drop as a reset).
+/// </summary>
+internal struct OfflineZoneTotals
+{
+    public long Allocations, Frees, FailedAllocations, ZeroSkippedBytes, SpinWaits, SpinTicks, LongestSpinTicks;
+
+    /// <summary>Adds a zone's counters (its lock held, or the zone out of every caller's reach).</summary>
+    public void Add(Zone zone)
+    {
+        Allocations += zone.Allocations;
+        Frees += zone.Frees;
+        FailedAllocations += zone.FailedAllocations;
+        ZeroSkippedBytes += zone.ZeroSkippedBytes;
+        SpinWaits += zone.SpinWaits;
+        SpinTicks += zone.SpinTicks;
+        LongestSpinTicks = Math.Max(LongestSpinTicks, zone.LongestSpinTicks);
+    }
+}
+
 /// <summary>Sections online, the most there may be, and how many were added and removed so far.</summary>
 internal readonly record struct SectionCounts(int Online, int Maximum, long Added, long Removed, string? LastFailure);
 
@@ -111,7 +132,7 @@ internal readonly record struct SectionCounts(int Online, int Maximum, long Adde
 public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
 {
     internal ArenaStatistics(int pageSize, int maxOrder, IReadOnlyList<ZoneStatistics> zones,
-        long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes, SectionCounts sections)
+        long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes, SectionCounts sections, OfflineZoneTotals offline = default)
     {
         PageSize = pageSize;
         MaxOrder = maxOrder;
@@ -123,9 +144,13 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
         Zones = zones;
         PerCpuAllocations = cacheAllocations;
         PerCpuFrees = cacheFrees;
-        Allocations = cacheAllocations;
-        Frees = cacheFrees;
-        ZeroSkippedBytes = cacheZeroSkippedBytes;
+        Allocations = cacheAllocations + offline.Allocations;
+        Frees = cacheFrees + offline.Frees;
+        ZeroSkippedBytes = cacheZeroSkippedBytes + offline.ZeroSkippedBytes;
+        FailedAllocations = offline.FailedAllocations;
+        SpinWaits = offline.SpinWaits;
+        SpinTime = TimeSpan.FromTicks(offline.SpinTicks);
+        LongestSpin = TimeSpan.FromTicks(offline.LongestSpinTicks);
         foreach (ZoneStatistics zone in zones)
         {
             TotalPages += zone.Pages;

@@ -28,6 +28,8 @@ public sealed unsafe partial class BuddyArena
     private string? growthFailure;
     /// <summary>The last failure to add or remove a section, for statistics. Section lock held.</summary>
     private string? sectionFailure;
+    /// <summary>The counters of zones gone offline. Section lock held.</summary>
+    private OfflineZoneTotals offlineTotals;
     /// <summary>Checks for idle sections while sections beyond the start are online. Section lock held.</summary>
     private ITimer? idleTimer;
 
@@ -193,6 +195,9 @@ public sealed unsafe partial class BuddyArena
             return false;
         }
         online = new SectionSet(online.BySlot.Where(s => s != section));
+        // Isolated, its zones count nothing more: their totals stay with the arena.
+        foreach (Zone zone in section.Zones)
+            lock (zone.Lock) offlineTotals.Add(zone);
         Interlocked.Increment(ref sectionsRemovedCount);
         // The slot is free for reuse only once the section has let go of everything: a release that
         // fails leaves the slot taken (and its memory leaked) rather than half reset.

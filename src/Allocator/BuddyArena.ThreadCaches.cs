@@ -78,7 +78,7 @@ public sealed unsafe partial class BuddyArena
     {
         using (gate.Enter())
         {
-            long operations = 0;
+            long operations = Volatile.Read(ref offlineTotals.Allocations) + Volatile.Read(ref offlineTotals.Frees);
             foreach (Zone zone in online.Zones) operations += Volatile.Read(ref zone.Allocations) + Volatile.Read(ref zone.Frees);
             lock (cacheLock)
             {

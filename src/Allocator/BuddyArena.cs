@@ -217,7 +217,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 }
                 var sections = new SectionCounts(set.BySlot.Length, options.MaximumSections,
                     Volatile.Read(ref sectionsAddedCount), Volatile.Read(ref sectionsRemovedCount), sectionFailure);
-                return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots, allocations, frees, zeroSkipped, sections);
+                return new ArenaStatistics(options.PageSize, options.MaxOrder, snapshots, allocations, frees, zeroSkipped, sections, offlineTotals);
             }
             finally
             {
