@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <vector>
 
@@ -341,6 +342,43 @@ TEST(Lifecycle, CreateAndDestroyCyclesKeepNothing) {
     EXPECT_EQ(descriptors, OpenDescriptors());
     // A leak of even 1 KB per arena would show as 20 MB.
     EXPECT_LT(grown, static_cast<long>(12 * MiB)) << grown << " bytes kept by 20000 destroyed arenas";
+}
+
+/* Bytes malloc has handed out and not taken back, in the whole process. */
+long MallocInUse() { return static_cast<long>(mallinfo2().uordblks); }
+
+/* Runs `body` on `count` pthreads, one after another, each exiting when its body returns. */
+template <typename Body>
+void OnExitingThreads(int count, Body body) {
+    for (int i = 0; i < count; i++) std::thread(body).join();
+}
+
+TEST(Lifecycle, ThreadsThatExitLeaveNoMallocBehind) {
+    Arena arena(8 * MiB);
+    auto refused = [&] {
+        void* block = nullptr;
+        // A size over the largest block: a message of over 100 bytes.
+        EXPECT_EQ(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(arena, 64 * MiB, &block));
+        EXPECT_GT(std::strlen(buddy_last_error()), 100u);
+    };
+    auto allocating = [&] {
+        void* block = nullptr;
+        EXPECT_EQ(BUDDY_OK, buddy_alloc(arena, 4096, &block));
+        EXPECT_EQ(BUDDY_OK, buddy_free(arena, block));
+    };
+    // Warm up: the runtime's own thread and heap bookkeeping reach their working size.
+    OnExitingThreads(2000, refused);
+    OnExitingThreads(2000, allocating);
+    constexpr int threads = 8000;
+    long before = MallocInUse();
+    OnExitingThreads(threads, refused);
+    long perRefusingThread = (MallocInUse() - before) / threads;
+    before = MallocInUse();
+    OnExitingThreads(threads, allocating);
+    long perAllocatingThread = (MallocInUse() - before) / threads;
+    // A message kept per exited thread would be its length and malloc's header: over 100 bytes.
+    EXPECT_LT(perRefusingThread, 16) << "malloc'd bytes kept per exited thread that had a refused call";
+    EXPECT_LT(perAllocatingThread, 16) << "malloc'd bytes kept per exited thread that allocated and freed";
 }
 
 TEST(Lifecycle, RefusedCreatesOpenNothing) {

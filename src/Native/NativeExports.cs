@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -11,7 +12,11 @@ namespace Buddy.Native;
 /// </summary>
 internal static unsafe class NativeExports
 {
-    [ThreadStatic] private static byte* lastError;
+    /// <summary>
+    /// The last failure's message, NUL-terminated, in a pinned array the thread owns: when a thread
+    /// exits, the GC takes it back, where malloc'd memory would stay for good.
+    /// </summary>
+    [ThreadStatic] private static byte[]? lastError;
 
     [UnmanagedCallersOnly(EntryPoint = "buddy_arena_create")]
     public static Status ArenaCreate(NativeOptions* options, nint* arena)
@@ -177,7 +182,7 @@ internal static unsafe class NativeExports
 
     /// <summary>The message of the last failure on this thread, or "" if there was none. Valid until the next failure on the thread.</summary>
     [UnmanagedCallersOnly(EntryPoint = "buddy_last_error")]
-    public static byte* LastError() => lastError is not null ? lastError : Empty;
+    public static byte* LastError() => lastError is { } message ? (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(message)) : Empty;
 
     private static readonly byte* Empty = (byte*)NativeMemory.AllocZeroed(1);
 
@@ -230,12 +235,14 @@ internal static unsafe class NativeExports
 
     private static Status Fail(Status status, string message)
     {
-        byte[] utf8 = Encoding.UTF8.GetBytes(message);
-        byte* copy = (byte*)NativeMemory.Alloc((nuint)utf8.Length + 1);
-        utf8.CopyTo(new Span<byte>(copy, utf8.Length));
-        copy[utf8.Length] = 0;
-        NativeMemory.Free(lastError);
-        lastError = copy;
+        int length = Encoding.UTF8.GetByteCount(message);
+        // Reused while it fits: the contract keeps a message only until the thread's next failure.
+        byte[] buffer = lastError is { } kept && kept.Length > length
+            ? kept
+            : GC.AllocateUninitializedArray<byte>(Math.Max(length + 1, 256), pinned: true);
+        Encoding.UTF8.GetBytes(message, buffer);
+        buffer[length] = 0;
+        lastError = buffer;
         return status;
     }
 
