@@ -42,6 +42,52 @@ public class BuddyMemoryPoolTests
     }
 
     [Fact]
+    public void Pool_metrics_are_observed_per_arena_and_owner_with_their_units_and_sum_every_pool_of_the_owner()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, Name = "pool-metrics" });
+        using var first = new BuddyMemoryPool(arena, owner: "web");
+        using var second = new BuddyMemoryPool(arena, owner: "web");
+        using var other = new BuddyMemoryPool(arena, owner: "batch");
+        var seen = new Dictionary<(string Instrument, string? Owner), (long Value, string? Unit)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name.StartsWith("buddy.pool.", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string? arenaName = null, owner = null;
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                if (tag.Key == ArenaMetrics.ArenaTag) arenaName = (string?)tag.Value;
+                if (tag.Key == ArenaMetrics.PoolOwnerTag) owner = (string?)tag.Value;
+            }
+            if (arenaName == "pool-metrics") seen[(instrument.Name, owner)] = (value, instrument.Unit);
+        });
+        listener.Start();
+
+        IMemoryOwner<byte> a = first.Rent(4096), b = second.Rent(65536), c = other.Rent(8192);
+        listener.RecordObservableInstruments();
+        Assert.Equal((4096 + 65536, "By"), seen[("buddy.pool.rented", "web")]);
+        Assert.Equal((2, "{rent}"), seen[("buddy.pool.rents", "web")]);
+        Assert.Equal((8192, "By"), seen[("buddy.pool.rented", "batch")]);
+        Assert.Equal((0, "{block}"), seen[("buddy.pool.abandoned", "web")]);
+
+        // Returned on another thread than the rent: the sum is still exact, and the rent count stays.
+        Threads.Run(1, _ =>
+        {
+            a.Dispose();
+            b.Dispose();
+        });
+        c.Dispose();
+        listener.RecordObservableInstruments();
+        Assert.Equal(0, seen[("buddy.pool.rented", "web")].Value);
+        Assert.Equal(0, seen[("buddy.pool.rented", "batch")].Value);
+        Assert.Equal(2, seen[("buddy.pool.rents", "web")].Value);
+        Assert.Equal(1, seen[("buddy.pool.rents", "batch")].Value);
+    }
+
+    [Fact]
     public void An_owner_dropped_without_a_dispose_has_its_block_freed_by_the_GC_and_counted()
     {
         using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, Backing = ArenaBacking.PinnedArray });
@@ -65,6 +111,7 @@ public class BuddyMemoryPoolTests
 
             GC.Collect();
             GC.WaitForPendingFinalizers();
+            listener.RecordObservableInstruments();
 
             // The three dropped blocks are back; the one still owned is not touched.
             Assert.Equal(1, arena.GetStatistics().AllocatedPages);
@@ -91,14 +138,15 @@ public class BuddyMemoryPoolTests
     }
 
     [Fact]
-    public void A_second_dispose_never_frees_the_block_someone_else_now_owns()
+    public void With_ValidateOnFree_owners_are_not_reused_so_a_stale_second_dispose_never_frees_the_block_someone_else_now_owns()
     {
-        using var arena = Arenas.Small();
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, ValidateOnFree = true });
         using var pool = new BuddyMemoryPool(arena);
         IMemoryOwner<byte> first = pool.Rent(8192);
         nint address = Address(first);
         first.Dispose();
         using IMemoryOwner<byte> second = pool.Rent(8192);
+        Assert.NotSame(first, second);
         Assert.Equal(address, Address(second)); // the thread cache hands the same block back
         first.Dispose();
         Assert.Equal(2, arena.GetStatistics().AllocatedPages);
@@ -107,9 +155,64 @@ public class BuddyMemoryPoolTests
     }
 
     [Fact]
-    public void Owners_disposed_from_two_threads_at_once_free_their_block_once()
+    public void Owners_are_reused_so_a_rent_allocates_nothing_and_a_second_dispose_before_the_next_rent_does_nothing()
     {
-        using var arena = Arenas.Small();
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, Backing = ArenaBacking.PinnedArray });
+        using var pool = new BuddyMemoryPool(arena);
+        IMemoryOwner<byte> first = pool.Rent(8192);
+        first.Dispose();
+        first.Dispose();
+        Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+        Assert.Throws<ObjectDisposedException>(() => first.Memory.Span[0] = 1);
+        // A thread's spare owners are a stack: on a fresh thread the next rent takes the owner just returned.
+        Threads.Run(1, _ =>
+        {
+            IMemoryOwner<byte> returned = pool.Rent(8192);
+            returned.Dispose();
+            using IMemoryOwner<byte> again = pool.Rent(4096);
+            Assert.Same(returned, again);
+        });
+
+        for (int i = 0; i < 1000; i++) pool.Rent(65536).Dispose(); // past first use of every path
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            IMemoryOwner<byte> owner = pool.Rent(i % 2 == 0 ? 4096 : 65536);
+            owner.Memory.Span[0] = 1;
+            owner.Dispose();
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        arena.CheckInvariants();
+    }
+
+    [Fact]
+    public void A_reused_owner_that_is_dropped_is_still_freed_by_the_GC()
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB }); // no ValidateOnFree: owners are reused
+        using var pool = new BuddyMemoryPool(arena, owner: "reused-then-dropped");
+        Threads.Run(1, _ => RentDisposeRentAndDrop(pool)); // a fresh thread: its spare stack starts empty
+        Assert.Equal(16, arena.GetStatistics().AllocatedPages);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.Equal(0, arena.GetStatistics().AllocatedPages);
+        Assert.Equal(1, pool.AbandonedBlocks);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void RentDisposeRentAndDrop(BuddyMemoryPool pool)
+    {
+        IMemoryOwner<byte> first = pool.Rent(4096);
+        first.Dispose();
+        IMemoryOwner<byte> second = pool.Rent(65536);
+        Assert.Same(first, second);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // owners reused
+    public void Owners_disposed_from_two_threads_at_once_free_their_block_once(bool validateOnFree)
+    {
+        using var arena = new BuddyArena(new ArenaOptions { Size = 16 * Arenas.MiB, ValidateOnFree = validateOnFree });
         using var pool = new BuddyMemoryPool(arena);
         for (int round = 0; round < 500; round++)
         {

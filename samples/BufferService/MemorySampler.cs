@@ -17,6 +17,8 @@ internal sealed class MemorySampler(IServiceProvider services, IConfiguration co
 
     public Sample Current()
     {
+        // buddy.pool.rented is observed whole, once per owner name: summed afresh on every read.
+        Interlocked.Exchange(ref buddyRented, 0);
         listener.RecordObservableInstruments();
         BuddyArena? arena = services.GetService<BuddyArena>();
         ArenaStatistics? arenaStats = arena?.GetStatistics();

@@ -51,6 +51,9 @@ internal sealed class ArenaInstruments
         meter.CreateObservableCounter("buddy.sections.added", () => Observe(13, s => s.SectionsAdded), "{section}", "Sections brought online beyond the start size.");
         meter.CreateObservableCounter("buddy.sections.removed", () => Observe(14, s => s.SectionsRemoved), "{section}", "Sections taken offline.");
         meter.CreateObservableUpDownCounter("buddy.memory.cached", () => Observe(15, s => s.CachedPages * s.PageSize), "By", "Free bytes held in thread caches (counted in buddy.memory.free).");
+        meter.CreateObservableUpDownCounter("buddy.pool.rented", () => ObservePools(c => c.RentedBytes), "By", "Bytes rented from memory pools and not yet returned.");
+        meter.CreateObservableCounter("buddy.pool.rents", () => ObservePools(c => c.Rents), "{rent}", "Blocks rented from memory pools.");
+        meter.CreateObservableCounter("buddy.pool.abandoned", () => ObservePools(c => c.Abandoned), "{block}", "Blocks freed because their owner was garbage collected without a dispose.");
     }
 
     public Meter Meter { get; }
@@ -89,6 +92,16 @@ internal sealed class ArenaInstruments
         => cache.Take(5).SelectMany(s => Enumerable.Range(0, s.Stats.MaxOrder + 1).Select(order => new Measurement<long>(
             s.Stats.FreeBlocks(order) * ((long)s.Stats.PageSize << order),
             Tag(s.Arena), new KeyValuePair<string, object?>(ArenaMetrics.OrderTag, order))));
+
+    /// <summary>Pool counts are read as they stand, per arena and owner name: no snapshot, no arena lock.</summary>
+    private IEnumerable<Measurement<long>> ObservePools(Func<PoolCounters, long> pick)
+    {
+        BuddyArena[] current;
+        lock (gate) current = [.. arenas];
+        foreach (BuddyArena arena in current)
+            foreach (PoolCounters counters in arena.PoolCounters)
+                yield return new Measurement<long>(pick(counters), Tag(arena.Name), new(ArenaMetrics.PoolOwnerTag, counters.Owner));
+    }
 
     private static KeyValuePair<string, object?> Tag(string arena) => new(ArenaMetrics.ArenaTag, arena);
 

@@ -1,16 +1,23 @@
 using System.Buffers;
-using System.Diagnostics.Metrics;
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
 
 /// <summary>
 /// A <see cref="MemoryPool{T}"/> of bytes over an arena. <see cref="Rent"/> hands out the smallest
-/// block that holds the request, and the owner's memory is the whole block. Disposing an owner frees
-/// its block exactly once, however many times and from however many threads it is disposed. Over a
+/// block that holds the request, and the owner's memory is the whole block. Over a
 /// <see cref="ArenaBacking.PinnedArray"/> arena every block's memory is array-backed
 /// (<c>MemoryMarshal.TryGetArray</c> succeeds, as Kestrel's socket transport requires); over native
 /// memory, <c>Pin</c> needs no GC handle.
+/// <para>
+/// Owner objects are reused, as Kestrel's own pool reuses its blocks, so a rent allocates nothing.
+/// Disposing an owner frees its block once, however many times and from however many threads it is
+/// disposed until the owner is rented again; a dispose after that frees the new renter's block, as
+/// any use after dispose would touch it. <see cref="ArenaOptions.ValidateOnFree"/> turns reuse off,
+/// so such a stale dispose is harmless there.
+/// </para>
 /// <para>
 /// An owner dropped without a dispose (Kestrel does so on some connection aborts) is not lost: the
 /// GC finalizes it and its block is freed then, counted in <see cref="AbandonedBlocks"/> and the
@@ -25,10 +32,9 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     private readonly BuddyArena arena;
     private readonly bool ownsArena;
     private readonly bool arrayBacked;
-    private readonly PoolInstruments instruments;
-    private readonly KeyValuePair<string, object?> arenaTag, ownerTag;
+    private readonly bool reuseOwners;
+    private readonly PoolCounters counters;
     private int disposed;
-    private long abandoned;
 
     /// <param name="arena">Where the blocks come from.</param>
     /// <param name="ownsArena">Dispose the arena with the pool; otherwise the caller keeps it.</param>
@@ -40,10 +46,9 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         this.arena = arena;
         this.ownsArena = ownsArena;
         Owner = owner;
-        instruments = PoolInstruments.For(arena.Meter);
-        arenaTag = new(ArenaMetrics.ArenaTag, arena.Name);
-        ownerTag = new(ArenaMetrics.PoolOwnerTag, owner);
+        counters = arena.PoolCountersOf(owner);
         arrayBacked = arena.Options.Backing == ArenaBacking.PinnedArray;
+        reuseOwners = !arena.Options.ValidateOnFree;
         // Memory<byte> counts in int: the largest block that fits one.
         long largest = arena.LargestBlockBytes;
         while (largest > int.MaxValue) largest >>= 1;
@@ -55,8 +60,8 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     /// <summary>Who rents from this pool, as given when it was made.</summary>
     public string? Owner { get; }
 
-    /// <summary>Blocks freed because their owner was garbage collected without a dispose.</summary>
-    public long AbandonedBlocks => Interlocked.Read(ref abandoned);
+    /// <summary>Blocks freed because their owner was garbage collected without a dispose, by every pool of this arena and owner name.</summary>
+    public long AbandonedBlocks => counters.Abandoned;
 
     /// <summary>The largest block a rent can return (the arena's largest block, at most 1 GiB).</summary>
     public override int MaxBufferSize { get; }
@@ -69,19 +74,15 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         if (minBufferSize == -1) minBufferSize = DefaultBufferSize;
-        else if (minBufferSize < 0 || minBufferSize > MaxBufferSize)
-            throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize,
-                $"minBufferSize must be -1 (the default, {DefaultBufferSize} bytes) or between 0 and MaxBufferSize ({MaxBufferSize}).");
+        else if ((uint)minBufferSize > (uint)MaxBufferSize) ThrowBadSize(minBufferSize);
         int order = arena.OrderForSize(Math.Max(1, minBufferSize));
         nint address = arena.Allocate(order);
-        int length = (int)arena.BytesOfOrder(order);
-        // A block counted as rented is counted back on return, even if the listener has gone meanwhile.
-        bool counted = instruments.Rented.Enabled;
-        if (counted) instruments.Rented.Add(length, arenaTag, ownerTag);
-        if (instruments.Rents.Enabled) instruments.Rents.Add(1, arenaTag, ownerTag);
-        if (!arrayBacked) return new Block(this, address, length, counted, null, 0);
-        ArraySegment<byte> segment = arena.GetArraySegment(address);
-        return new Block(this, address, length, counted, segment.Array, segment.Offset);
+        int length = arena.PageSize << order;
+        Block owner = (reuseOwners ? Spares.TryTake() : null) ?? new Block();
+        if (arrayBacked) owner.Assign(this, address, length, arena.ArrayOfOwnedBlock(address, out int offset), offset);
+        else owner.Assign(this, address, length, null, 0);
+        counters.Rented(length);
+        return owner;
     }
 
     /// <summary>Later rents throw; blocks still rented can be returned, and are freed while the arena lives.</summary>
@@ -91,31 +92,55 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         if (ownsArena) arena.Dispose();
     }
 
-    private void Return(nint address, int length, bool counted, bool finalized)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadSize(int minBufferSize)
+        => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize,
+            $"minBufferSize must be -1 (the default, {DefaultBufferSize} bytes) or between 0 and MaxBufferSize ({MaxBufferSize}).");
+
+    private void Return(Block owner, nint address, int length, bool finalized)
     {
-        if (counted) instruments.Rented.Add(-length, arenaTag, ownerTag);
-        if (finalized)
+        counters.Returned(length, finalized);
+        if (!arena.IsDisposed)
         {
-            Interlocked.Increment(ref abandoned);
-            instruments.Abandoned.Add(1, arenaTag, ownerTag);
+            try
+            {
+                // The finalizer thread frees past thread caches: it has no use for the block.
+                if (finalized) arena.FreeUncached(address);
+                else arena.Free(address);
+            }
+            catch (ObjectDisposedException) when (arena.IsDisposed)
+            {
+                // The arena went away between the check and the free: its memory went with it.
+            }
         }
-        if (arena.IsDisposed) return;
-        try
-        {
-            // The finalizer thread frees past thread caches: it has no use for the block.
-            if (finalized) arena.FreeUncached(address);
-            else arena.Free(address);
-        }
-        catch (ObjectDisposedException) when (arena.IsDisposed)
-        {
-            // The arena went away between the check and the free: its memory went with it.
-        }
+        if (!finalized && reuseOwners) Spares.Add(owner);
     }
 
-    /// <summary>One rented block. The address is taken by exchange on dispose, so only one dispose frees it.</summary>
-    private sealed unsafe class Block(BuddyMemoryPool pool, nint address, int length, bool counted, byte[]? array, int arrayOffset) : MemoryManager<byte>
+    /// <summary>
+    /// One rented block. The address is taken by exchange on dispose, so of the disposes before the
+    /// owner's next rent only one frees it. It re-implements <see cref="IDisposable"/> so that a
+    /// dispose leaves the finalizer registered: a reused owner that is later dropped is still caught.
+    /// </summary>
+    private sealed unsafe class Block : MemoryManager<byte>, IDisposable
     {
-        private nint address = address;
+        private BuddyMemoryPool? pool;
+        private nint address;
+        private int length;
+        private byte[]? array;
+        private int arrayOffset;
+        /// <summary>The next spare owner, while this one is spare.</summary>
+        public Block? NextSpare;
+
+        /// <summary>Makes a spare owner the owner of a block (a new one, or one no one else can reach).</summary>
+        public void Assign(BuddyMemoryPool pool, nint address, int length, byte[]? array, int arrayOffset)
+        {
+            Debug.Assert(this.address == 0 && NextSpare is null, "only a spare owner is assigned");
+            this.pool = pool;
+            this.length = length;
+            this.array = array;
+            this.arrayOffset = arrayOffset;
+            Volatile.Write(ref this.address, address);
+        }
 
         public override Memory<byte> Memory => CreateMemory(length);
 
@@ -139,6 +164,8 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
             return array is not null;
         }
 
+        void IDisposable.Dispose() => Dispose(disposing: true);
+
         /// <summary>
         /// The safety net for an owner dropped without a dispose; the pool and arena it reaches are
         /// still alive. <see cref="Memory"/> refers to this object and keeps it alive; a span or
@@ -151,8 +178,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         protected override void Dispose(bool disposing)
         {
             nint block = Interlocked.Exchange(ref address, 0);
-            // IDisposable.Dispose of MemoryManager suppresses the finalizer after this returns.
-            if (block != 0) pool.Return(block, length, counted, finalized: !disposing);
+            if (block != 0) pool!.Return(this, block, length, finalized: !disposing);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -163,28 +189,65 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
             return block;
         }
     }
-}
 
-/// <summary>
-/// The pool instruments of one meter. Unlike the arena's, these are counted as rents happen, and
-/// only while a listener is enabled, since the arena cannot tell a pool's blocks from others.
-/// </summary>
-internal sealed class PoolInstruments
-{
-    private static readonly ConditionalWeakTable<Meter, PoolInstruments> ByMeter = [];
-
-    private PoolInstruments(Meter meter)
+    /// <summary>
+    /// Spare owners, shared by every pool: a short stack per thread, taken and filled with plain
+    /// loads and stores, and a bounded shared queue that evens out threads that rent more than they
+    /// return (Kestrel rents on I/O threads and returns wherever the application reads).
+    /// </summary>
+    private static class Spares
     {
-        Rented = meter.CreateUpDownCounter<long>("buddy.pool.rented", "By", "Bytes rented from memory pools and not yet returned.");
-        Rents = meter.CreateCounter<long>("buddy.pool.rents", "{rent}", "Blocks rented from memory pools.");
-        Abandoned = meter.CreateCounter<long>("buddy.pool.abandoned", "{block}", "Blocks freed because their owner was garbage collected without a dispose.");
+        private const int PerThread = 64;
+        private const int Shared = 4096;
+
+        [ThreadStatic] private static Block? head;
+        [ThreadStatic] private static int count;
+        private static readonly ConcurrentQueue<Block> Overflow = new();
+        private static int overflowCount;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Block? TryTake()
+        {
+            Block? spare = head;
+            if (spare is null) return TakeShared();
+            head = spare.NextSpare;
+            spare.NextSpare = null;
+            count--;
+            return spare;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Add(Block owner)
+        {
+            if (count >= PerThread)
+            {
+                AddShared(owner);
+                return;
+            }
+            owner.NextSpare = head;
+            head = owner;
+            count++;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Block? TakeShared()
+        {
+            if (Volatile.Read(ref overflowCount) == 0 || !Overflow.TryDequeue(out Block? spare)) return null;
+            Interlocked.Decrement(ref overflowCount);
+            return spare;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void AddShared(Block owner)
+        {
+            if (Volatile.Read(ref overflowCount) >= Shared)
+            {
+                // Beyond the bound the owner goes to the GC, with no block for a finalizer to free.
+                GC.SuppressFinalize(owner);
+                return;
+            }
+            Interlocked.Increment(ref overflowCount);
+            Overflow.Enqueue(owner);
+        }
     }
-
-    public UpDownCounter<long> Rented { get; }
-
-    public Counter<long> Rents { get; }
-
-    public Counter<long> Abandoned { get; }
-
-    public static PoolInstruments For(Meter meter) => ByMeter.GetValue(meter, m => new PoolInstruments(m));
 }

@@ -93,6 +93,7 @@ public sealed class KestrelAbortTests
         }, "the arena to come back to what it held before the uploads", seconds: 20);
         Assert.True(handlersFailed > 0, "the resets reached the handlers mid-body");
         Assert.Equal(idle, arena.GetStatistics().AllocatedBytes);
+        listener.RecordObservableInstruments();
         Assert.Equal(app.Services.GetRequiredService<BuddyMemoryPool>().AbandonedBlocks, Interlocked.Read(ref abandoned));
         await app.StopAsync(TestContext.Current.CancellationToken);
     }
