@@ -4,8 +4,9 @@
 # wrk: Kestrel's pool against Buddy's) and the density benchmark (how many bursty processes fit
 # under one cgroup memory limit with each allocator; needs root for the cgroup), and writes results
 # to bench/results/.
-#   ./scripts/bench.sh                    full run (about 40 minutes)
+#   ./scripts/bench.sh                    full run (about 50 minutes)
 #   ./scripts/bench.sh --service          the service load only (about 5 minutes)
+#   ./scripts/bench.sh --service-bench    the aspnet/Benchmarks shapes, each pool with metrics and without (about 8 minutes)
 #   ./scripts/bench.sh --density [--quick] the density benchmark only (about 15 minutes; quick: 3)
 #   ./scripts/bench.sh --quick    the harness only, in under a minute; prints one JSON object of ratios
 set -euo pipefail
@@ -23,6 +24,12 @@ service_load() {
     (cd "$root" && dotnet bench/Buddy.ServiceLoad/bin/Release/net10.0/Buddy.ServiceLoad.dll \
         --sample samples/BufferService/bin/Release/net10.0/BufferService.dll --out bench/results)
 }
+service_bench() {
+    dotnet build "$root/samples/BufferService/BufferService.csproj" -c Release -v quiet -nologo >/dev/null
+    dotnet build "$root/bench/Buddy.ServiceBench/Buddy.ServiceBench.csproj" -c Release -v quiet -nologo >/dev/null
+    (cd "$root" && dotnet bench/Buddy.ServiceBench/bin/Release/net10.0/Buddy.ServiceBench.dll \
+        --sample samples/BufferService/bin/Release/net10.0/BufferService.dll --out bench/results --rounds 3 --seconds 5)
+}
 density() {
     case "$(uname -m)" in aarch64|arm64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
     dotnet publish "$root/src/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo >/dev/null
@@ -34,6 +41,7 @@ density() {
 }
 case "${1:-}" in
     --service) service_load; exit ;;
+    --service-bench) service_bench; exit ;;
     --density) shift; density "$@"; exit ;;
 esac
 dotnet build "$root/bench/Buddy.Harness/Buddy.Harness.csproj" -c Release -v quiet -nologo >/dev/null
@@ -42,6 +50,7 @@ if [ "${1:-}" = "--quick" ]; then
     exec "${harness[@]}" --quick
 fi
 service_load
+service_bench
 density
 "${harness[@]}" --out "$root/bench/results" | tee "$root/bench/results/harness.json"
 dotnet run -c Release --project "$root/bench/Buddy.Benchmarks" -- --filter '*' \

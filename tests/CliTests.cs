@@ -6,9 +6,12 @@ namespace Buddy.Tests;
 /// <summary>Runs the real `buddy` tool as a child process.</summary>
 public class CliTests
 {
-    internal static (int ExitCode, string Output, string Error) RunBuddy(params string[] args)
+    internal static (int ExitCode, string Output, string Error) RunBuddy(params string[] args) => RunBuddy(new Dictionary<string, string>(), args);
+
+    internal static (int ExitCode, string Output, string Error) RunBuddy(Dictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach ((string name, string value) in environment) start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "buddy.dll"));
         foreach (string arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
@@ -16,6 +19,22 @@ public class CliTests
         string output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         return (process.ExitCode, output, error.Result);
+    }
+
+    [Fact]
+    public void A_pinned_array_arena_stops_growing_at_the_GC_heap_hard_limit_and_says_why()
+    {
+        // 256 MiB of GC heap: the burst of 512 MiB of pinned sections cannot fit, and the refusal names the limit.
+        var (exit, output, error) = RunBuddy(new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x10000000" },
+            "sections", "--backing", "PinnedArray", "--section", "32", "--max", "1024", "--burst", "512", "--cycles", "1", "--json");
+        Assert.True(exit == 1, $"exit {exit}: {output} {error}");
+        using var json = JsonDocument.Parse(output);
+        JsonElement cycle = json.RootElement.GetProperty("cycles")[0];
+        long burst = cycle.GetProperty("burst_bytes").GetInt64();
+        Assert.InRange(burst, 32L << 20, (256L << 20) - 1);
+        string failure = cycle.GetProperty("failure").GetString()!;
+        Assert.Contains("PinnedArray sections count toward the GC heap", failure);
+        Assert.Contains("268435456", failure); // the limit, in bytes
     }
 
     [Fact]

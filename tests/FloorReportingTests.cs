@@ -155,6 +155,32 @@ public sealed class FloorReportingTests
     }
 
     [Fact]
+    public void A_pressure_pass_takes_free_added_sections_offline_without_waiting_their_idle_time()
+    {
+        var time = new FakeTimeProvider();
+        using var arena = new BuddyArena(new ArenaOptions
+        {
+            Size = 4 * Arenas.MiB, SectionSize = 4 * Arenas.MiB, MaximumSize = 16 * Arenas.MiB,
+            SectionIdleTime = Timeout.InfiniteTimeSpan, Backing = ArenaBacking.Reserve,
+        }, timeProvider: time);
+        nint[] blocks = [arena.Allocate(10), arena.Allocate(10), arena.Allocate(10)];
+        Assert.Equal(3, arena.OnlineSections);
+        arena.Free(blocks[1]);
+        arena.Free(blocks[2]);
+        using PageReporter reporter = Started(arena, new RecordingDevice(), time, new PageReporterOptions
+        {
+            Delay = TimeSpan.FromHours(1), IdleTime = Timeout.InfiniteTimeSpan, PressureSources = PressureSources.None,
+        });
+
+        reporter.SignalPressure();
+
+        // The start section holds a block and stays; both free added sections go, with no clock moved.
+        Wait.Until(() => arena.OnlineSections == 1, "the pressure pass to take the free sections offline");
+        Assert.Equal(2, arena.GetStatistics().SectionsRemoved);
+        arena.Free(blocks[0]);
+    }
+
+    [Fact]
     public void Frees_are_reported_at_once_while_pressure_lasts_and_wait_the_delay_after()
     {
         var time = new FakeTimeProvider();

@@ -6,14 +6,17 @@ namespace Buddy.ServiceLoad;
 
 internal sealed record WrkResult(long Requests, double RequestsPerSecond, double P50Ms, double P99Ms, long Errors, string Output);
 
-/// <summary>Runs wrk (two threads, latency distribution) and reads its summary.</summary>
+/// <summary>Runs wrk with a latency distribution and reads its summary.</summary>
 internal static partial class Wrk
 {
-    public static async Task<WrkResult> RunAsync(string url, string script, int responseBytes, int connections, TimeSpan duration)
+    public static Task<WrkResult> RunAsync(string url, string script, int responseBytes, int connections, TimeSpan duration)
+        => RunAsync(["-t2", $"-c{connections}", $"-d{(int)duration.TotalSeconds}s", "--timeout", "30s", "--latency", "-s", script, $"{url}/exchange/{responseBytes}"]);
+
+    /// <summary>Runs wrk with <paramref name="arguments"/> (which must include --latency) and reads its summary.</summary>
+    public static async Task<WrkResult> RunAsync(IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo("wrk") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-t2", $"-c{connections}", $"-d{(int)duration.TotalSeconds}s", "--timeout", "30s", "--latency", "-s", script, $"{url}/exchange/{responseBytes}" })
-            start.ArgumentList.Add(a);
+        foreach (string a in arguments) start.ArgumentList.Add(a);
         using Process wrk = Process.Start(start) ?? throw new InvalidOperationException("could not start wrk");
         string output = await wrk.StandardOutput.ReadToEndAsync();
         string error = await wrk.StandardError.ReadToEndAsync();

@@ -14,6 +14,7 @@ internal sealed class MemorySampler(IServiceProvider services, IConfiguration co
 {
     private readonly MeterListener listener = new();
     private long kestrelPooled, kestrelAllocated, kestrelEvicted, buddyRented;
+    private Timer? collection;
 
     public Sample Current()
     {
@@ -35,23 +36,35 @@ internal sealed class MemorySampler(IServiceProvider services, IConfiguration co
             Interlocked.Read(ref kestrelEvicted));
     }
 
+    /// <summary>
+    /// With <c>BufferService:Metrics</c> (on by default) listens as an attached dotnet-counters or
+    /// OpenTelemetry exporter would: every instrument of the runtime's, Kestrel's, hosting's, the
+    /// memory pools' and Buddy's meters enabled, observable ones read every second. Off, nothing
+    /// listens, and /stats shows no pool counters.
+    /// </summary>
     public override Task StartAsync(CancellationToken cancellationToken)
     {
+        if (!configuration.GetValue("BufferService:Metrics", true)) return base.StartAsync(cancellationToken);
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name is "Microsoft.AspNetCore.MemoryPool" or ArenaMetrics.MeterName && Field(instrument.Name) is not null)
+            if (instrument.Meter.Name is "System.Runtime" or "Microsoft.AspNetCore.MemoryPool" or "Microsoft.AspNetCore.Server.Kestrel"
+                or "Microsoft.AspNetCore.Hosting" or ArenaMetrics.MeterName)
                 l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
         {
             if (Field(instrument.Name) is { } field) Interlocked.Add(ref field(this), value);
         });
+        listener.SetMeasurementEventCallback<int>((_, _, _, _) => { });
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => { });
         listener.Start();
+        collection = new Timer(_ => Current(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         return base.StartAsync(cancellationToken);
     }
 
     public override void Dispose()
     {
+        collection?.Dispose();
         listener.Dispose();
         base.Dispose();
     }

@@ -14,4 +14,9 @@ app.MapGet("/bytes/{length:int}", Endpoints.WriteBytes);
 app.MapPost("/upload", (HttpRequest request) => Endpoints.ReadUpload(request));
 app.MapPost("/exchange/{length:int}", Endpoints.Exchange);
 app.MapGet("/stats", (MemorySampler sampler) => sampler.Current());
+// The TechEmpower shapes, for small-request throughput.
+app.MapGet("/plaintext", () => Results.Text("Hello, World!"));
+app.MapGet("/json", () => Results.Json(new Greeting("Hello, World!")));
 app.Run();
+
+internal sealed record Greeting(string Message);

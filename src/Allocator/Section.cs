@@ -74,8 +74,21 @@ internal sealed unsafe class Section
                 return new Section(slot, options, map, pageShift, zoneBase, reservation!.Value.Base + (nint)(slot * bytes), null, 0);
             case ArenaBacking.PinnedArray:
             {
-                // Uninitialized: the allocator promises nothing about fresh memory, and zeroing would touch it all.
-                byte[] array = GC.AllocateUninitializedArray<byte>(checked((int)(bytes + options.LargestBlockBytes)), pinned: true);
+                byte[] array;
+                try
+                {
+                    // Uninitialized: the allocator promises nothing about fresh memory, and zeroing would touch it all.
+                    array = GC.AllocateUninitializedArray<byte>(checked((int)(bytes + options.LargestBlockBytes)), pinned: true);
+                }
+                catch (OutOfMemoryException e)
+                {
+                    // Pinned sections are GC heap: in a container the GC's hard limit (75% of the memory limit by default) caps them.
+                    GCMemoryInfo gc = GC.GetGCMemoryInfo();
+                    throw new OutOfMemoryException(
+                        $"The GC could not provide a pinned section of {bytes} bytes: PinnedArray sections count toward the GC heap, " +
+                        $"which had {gc.TotalCommittedBytes} bytes committed of the {gc.TotalAvailableMemoryBytes} it may use (its hard limit in a container). " +
+                        "Lower the arena's MaximumSize, raise the memory limit or GCHeapHardLimitPercent, or use Reserve backing where arrays are not needed.", e);
+                }
                 nint data = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
                 nint aligned = (nint)(((nuint)data + (nuint)options.LargestBlockBytes - 1) & ~((nuint)options.LargestBlockBytes - 1));
                 // The array header lies before the data, so below Base: no block covers it and no report discards it.

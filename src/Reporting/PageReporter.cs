@@ -65,7 +65,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private ReportOutcome lastOutcome;
     private long lastBytes;
 
-    private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, deviceTicks, longestDeviceTicks, passTicks;
+    private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, failuresInARow, deviceTicks, longestDeviceTicks, passTicks;
     private long idlePasses, pressurePasses, pressureSignals;
     private string? lastError;
 
@@ -213,7 +213,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         lock (statsLock)
             return new ReporterStatistics(passes, deviceCalls, reportedBlocks, reportedBytes, failedReports,
                 TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError, TimeSpan.FromTicks(passTicks),
-                idlePasses, pressurePasses, Interlocked.Read(ref pressureSignals));
+                idlePasses, pressurePasses, Interlocked.Read(ref pressureSignals), failuresInARow);
     }
 
     void IFreeBlockListener.OnFreeBlock(int zone, int order)
@@ -489,6 +489,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         if (kind is PassKind.Now or PassKind.Pressure)
         {
             arena.DrainPerCpuCaches();
+            // Short of memory, free added sections go offline at once rather than after their idle
+            // time: all their memory goes back, and a PinnedArray section stops counting toward the GC's heap.
+            if (kind == PassKind.Pressure) arena.RemoveFreeSections();
             worked = ReportZones(scope, stopsAtStart, self, ref totals);
         }
         else
@@ -594,9 +597,11 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             if (outcome == ReportOutcome.Failed)
             {
                 failedReports++;
+                failuresInARow++;
             }
             else
             {
+                failuresInARow = 0;
                 reportedBlocks += blocks.Length;
                 reportedBytes += bytes;
             }
