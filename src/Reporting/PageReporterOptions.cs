@@ -103,6 +103,7 @@ public readonly record struct ReportingPassResult(long ReportedBlocks, long Repo
 /// calls included, on the reporter's clock. <paramref name="IdlePasses"/> and <paramref name="PressurePasses"/>
 /// count the passes that reported down to the floor order because the arena was idle or memory was
 /// short; <paramref name="PressureSignals"/> counts the times a source (or the host) said it was.
+/// <paramref name="FailuresInARow"/> is the device calls that failed since the last one that did not.
 /// </summary>
 public sealed record ReporterStatistics(
     long Passes,
@@ -116,7 +117,8 @@ public sealed record ReporterStatistics(
     TimeSpan PassTime = default,
     long IdlePasses = 0,
     long PressurePasses = 0,
-    long PressureSignals = 0);
+    long PressureSignals = 0,
+    long FailuresInARow = 0);
 
 /// <summary>A failed device call or pass: what <see cref="PageReporter.Failed"/> hands its handlers.</summary>
 /// <param name="Message">What failed, as kept in <see cref="ReporterStatistics.LastError"/>.</param>
