@@ -45,7 +45,37 @@ public sealed unsafe partial class BuddyArena
     /// </summary>
     public int RemoveFreeSections()
     {
-        using (gate.Enter()) return RemoveSections(whenIdle: false);
+        using (gate.Enter()) return RemoveSectionsAndSay(whenIdle: false);
+    }
+
+    /// <summary>
+    /// Raised after a section was added or taken offline, or could not be (on the thread that tried,
+    /// which may be an allocating thread or the idle timer's), outside the arena's locks. A handler
+    /// that throws is ignored: logging must not fail an allocation.
+    /// </summary>
+    public event Action<ArenaSectionEvent>? SectionChanged;
+
+    private void Raise(ArenaSectionEvent happened)
+    {
+        try
+        {
+            SectionChanged?.Invoke(happened);
+        }
+        catch (Exception)
+        {
+            // A handler's failure is its own; the arena goes on.
+        }
+    }
+
+    private int RemoveSectionsAndSay(bool whenIdle)
+    {
+        int removed = RemoveSections(whenIdle);
+        if (removed > 0)
+        {
+            SectionSet set = online;
+            Raise(new ArenaSectionEvent(ArenaSectionEventKind.Removed, set.BySlot.Length, set.Bytes, null, removed));
+        }
+        return removed;
     }
 
     /// <summary>
@@ -88,6 +118,14 @@ public sealed unsafe partial class BuddyArena
     private bool TryGrow(int epochSeen, int order, bool mayUseReserve)
     {
         if (options.MaximumSections == options.StartSections || !FreshSectionServes(order, mayUseReserve)) return false;
+        bool grown = TryAddSection(epochSeen, out ArenaSectionEvent? happened);
+        if (happened is not null) Raise(happened);
+        return grown;
+    }
+
+    private bool TryAddSection(int epochSeen, out ArenaSectionEvent? happened)
+    {
+        happened = null;
         lock (sectionLock)
         {
             if (Volatile.Read(ref sectionEpoch) != epochSeen) return true;
@@ -101,6 +139,7 @@ public sealed unsafe partial class BuddyArena
             catch (OutOfMemoryException e)
             {
                 growthFailure = sectionFailure = e.Message;
+                happened = new ArenaSectionEvent(ArenaSectionEventKind.GrowthFailed, online.BySlot.Length, online.Bytes, e.Message);
                 return false;
             }
             growthFailure = null;
@@ -109,6 +148,7 @@ public sealed unsafe partial class BuddyArena
             Interlocked.Increment(ref sectionEpoch);
             Interlocked.Increment(ref sectionsAddedCount);
             StartIdleTimer();
+            happened = new ArenaSectionEvent(ArenaSectionEventKind.Added, online.BySlot.Length, online.Bytes, null);
             return true;
         }
     }
@@ -232,12 +272,35 @@ public sealed unsafe partial class BuddyArena
         {
             try
             {
-                RemoveSections(whenIdle: true);
+                RemoveSectionsAndSay(whenIdle: true);
             }
             catch (Exception e) when (e is OutOfMemoryException or InvalidOperationException)
             {
-                lock (sectionLock) sectionFailure = $"Taking a section offline failed: {e.Message}";
+                string failure = $"Taking a section offline failed: {e.Message}";
+                lock (sectionLock) sectionFailure = failure;
+                SectionSet set = online;
+                Raise(new ArenaSectionEvent(ArenaSectionEventKind.OfflineFailed, set.BySlot.Length, set.Bytes, failure));
             }
         }
     }
 }
+
+/// <summary>What happened to the arena's sections.</summary>
+public enum ArenaSectionEventKind
+{
+    /// <summary>A section was brought online for an allocation that found nothing free.</summary>
+    Added,
+    /// <summary>Free added sections went offline (idle, <see cref="BuddyArena.RemoveFreeSections"/>, or memory pressure).</summary>
+    Removed,
+    /// <summary>The backing could not provide a section: the arena did not grow, and allocations it would have served fail.</summary>
+    GrowthFailed,
+    /// <summary>The idle timer could not take a section offline; the section stays as it was.</summary>
+    OfflineFailed,
+}
+
+/// <param name="Kind">What happened.</param>
+/// <param name="OnlineSections">Sections online afterwards.</param>
+/// <param name="OnlineBytes">Bytes online afterwards.</param>
+/// <param name="Failure">Why it failed, for the failure kinds.</param>
+/// <param name="Count">Sections it concerns (more than one when several went offline at once).</param>
+public sealed record ArenaSectionEvent(ArenaSectionEventKind Kind, int OnlineSections, long OnlineBytes, string? Failure, int Count = 1);

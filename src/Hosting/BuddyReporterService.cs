@@ -13,27 +13,32 @@ namespace Buddy.Hosting;
 internal sealed class BuddyReporterService(IServiceProvider services, IOptions<BuddyOptions> options, ILogger<BuddyReporterService> logger) : IHostedService
 {
     private readonly Lock gate = new();
+    private BuddyArena? watched;
     private PageReporter? running;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         BuddyArena arena = services.GetRequiredService<BuddyArena>();
+        lock (gate)
+        {
+            if (watched is not null) return Task.CompletedTask;
+            arena.SectionChanged += LogSection;
+            watched = arena;
+        }
         if (!options.Value.ReporterEnabled)
         {
-            logger.LogInformation("Buddy arena {Arena}: {Online} bytes online, at most {Maximum}; page reporting is off",
-                arena.Name, arena.OnlineBytes, arena.MaximumSize);
+            BuddyLog.ArenaStartedWithoutReporting(logger, arena.Name, arena.OnlineBytes, arena.MaximumSize);
             return Task.CompletedTask;
         }
         PageReporter reporter = services.GetRequiredService<PageReporter>();
         lock (gate)
         {
-            if (running is not null) return Task.CompletedTask;
             reporter.Failed += LogFailure;
+            reporter.PressureChanged += LogPressure;
             reporter.Start();
             running = reporter;
         }
-        logger.LogInformation("Buddy arena {Arena}: {Online} bytes online, at most {Maximum}; free memory goes to {Device} after {Delay}",
-            arena.Name, arena.OnlineBytes, arena.MaximumSize, reporter.Device.Name, reporter.Options.Delay);
+        BuddyLog.ArenaStarted(logger, arena.Name, arena.OnlineBytes, arena.MaximumSize, reporter.Device.Name, reporter.Options.Delay);
         return Task.CompletedTask;
     }
 
@@ -41,14 +46,22 @@ internal sealed class BuddyReporterService(IServiceProvider services, IOptions<B
     {
         lock (gate)
         {
-            if (running is null) return Task.CompletedTask;
-            running.Stop();
-            running.Failed -= LogFailure;
-            running = null;
+            if (running is not null)
+            {
+                running.Stop();
+                running.Failed -= LogFailure;
+                running.PressureChanged -= LogPressure;
+                running = null;
+            }
+            if (watched is not null) watched.SectionChanged -= LogSection;
+            watched = null;
         }
         return Task.CompletedTask;
     }
 
-    private void LogFailure(ReporterFailure failure) =>
-        logger.LogError(failure.Exception, "Buddy page reporting failed: {Message}", failure.Message);
+    private void LogFailure(ReporterFailure failure) => BuddyLog.ReportingFailed(logger, failure.Exception, failure.Message);
+
+    private void LogSection(ArenaSectionEvent e) => BuddyLog.Section(logger, watched?.Name ?? "", e);
+
+    private void LogPressure(PressureEpisode e) => BuddyLog.Pressure(logger, watched?.Name ?? "", e);
 }

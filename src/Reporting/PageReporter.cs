@@ -26,6 +26,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     private readonly IReportingDevice device;
     private readonly PageReporterOptions options;
     private readonly TimeProvider time;
+    private readonly PressureEpisodes episodes;
     private readonly ReporterInstruments instruments;
     private readonly int reportOrder;
     private readonly int floorOrder;
@@ -89,6 +90,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         batch = new FreeBlock[options.Capacity];
         reportScatterlist = ReportScatterlist;
         instruments = ReporterInstruments.For(arena.Meter);
+        episodes = new PressureEpisodes(time, 2 * options.PressurePollInterval, RaisePressureChanged);
         arena.Subscribe(this, reportOrder);
         instruments.Register(this);
     }
@@ -182,6 +184,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             pressureUntil = time.GetTimestamp() + (long)(2 * options.PressurePollInterval.TotalSeconds * time.TimestampFrequency);
             Monitor.PulseAll(signal);
         }
+        episodes.OnSignal();
     }
 
     /// <summary>Free memory the reporter could hand back now: unreported blocks down to the floor and thread caches.</summary>
@@ -207,6 +210,25 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// that throws is ignored: logging must not stop reporting.
     /// </summary>
     public event Action<ReporterFailure>? Failed;
+
+    /// <summary>
+    /// Raised when memory pressure begins (the first signal after a quiet stretch) and when it ends
+    /// (two <see cref="PageReporterOptions.PressurePollInterval"/>s with no signal), on the signalling
+    /// thread and on a timer of the reporter's clock. A handler that throws is ignored.
+    /// </summary>
+    public event Action<PressureEpisode>? PressureChanged;
+
+    private void RaisePressureChanged(PressureEpisode episode)
+    {
+        try
+        {
+            PressureChanged?.Invoke(episode);
+        }
+        catch (Exception)
+        {
+            // Logging must not stop reporting.
+        }
+    }
 
     public ReporterStatistics GetStatistics()
     {
@@ -236,6 +258,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             closing = true;
         }
         lock (passLock) passesClosed = true;
+        episodes.Dispose();
         arena.Unsubscribe(this);
         instruments.Unregister(this);
     }

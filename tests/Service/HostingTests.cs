@@ -182,4 +182,49 @@ public sealed class HostingTests
         Assert.All(errors, e => Assert.IsType<IOException>(e.Exception));
         await host.StopAsync(TestContext.Current.CancellationToken);
     }
+
+    [Fact]
+    public async Task Sections_coming_and_going_and_pressure_episodes_are_logged_with_event_ids_and_fields()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        HostApplicationBuilder builder = Worker(new()
+        {
+            ["Buddy:Arena:Name"] = "logged",
+            ["Buddy:Arena:Size"] = "4194304", ["Buddy:Arena:SectionSize"] = "4194304", ["Buddy:Arena:MaximumSize"] = "16777216",
+            ["Buddy:Arena:Backing"] = "Reserve", ["Buddy:Arena:SectionIdleTime"] = "-00:00:00.001",
+            ["Buddy:Reporter:Delay"] = "01:00:00", ["Buddy:Reporter:PressureSources"] = "None",
+            ["Buddy:Reporter:PressurePollInterval"] = "00:00:01",
+        });
+        var logs = new FakeLogCollector();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.AddProvider(new FakeLoggerProvider(logs));
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddBuddy();
+        using IHost host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        BuddyArena arena = host.Services.GetRequiredService<BuddyArena>();
+        PageReporter reporter = host.Services.GetRequiredService<PageReporter>();
+
+        nint first = arena.Allocate(10), second = arena.Allocate(10);
+        arena.Free(second);
+        arena.Free(first);
+        Assert.Equal(1, arena.RemoveFreeSections());
+        reporter.SignalPressure();
+        reporter.SignalPressure();
+        time.Advance(TimeSpan.FromSeconds(3)); // two poll intervals without a signal end the episode
+
+        FakeLogRecord added = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 10);
+        Assert.Equal(LogLevel.Debug, added.Level);
+        Assert.Equal("SectionAdded", added.Id.Name);
+        Assert.Contains(added.StructuredState!, kv => kv.Key == "OnlineSections" && kv.Value == "2");
+        FakeLogRecord removed = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 11);
+        Assert.Contains(removed.StructuredState!, kv => kv.Key == "Count" && kv.Value == "1");
+        Assert.Contains(removed.StructuredState!, kv => kv.Key == "Arena" && kv.Value == "logged");
+        FakeLogRecord started = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 20);
+        Assert.Equal(LogLevel.Warning, started.Level);
+        FakeLogRecord ended = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 21);
+        Assert.Contains(ended.StructuredState!, kv => kv.Key == "Signals" && kv.Value == "2");
+        await host.StopAsync(TestContext.Current.CancellationToken);
+    }
 }

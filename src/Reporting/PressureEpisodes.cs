@@ -1,0 +1,60 @@
+namespace Buddy.Reporting;
+
+/// <summary>
+/// One stretch of memory pressure: from the first signal after a quiet stretch to the point where
+/// no signal has come for two poll intervals (when the reporter stops treating frees as urgent).
+/// </summary>
+/// <param name="Started">True when the stretch begins; false when it has ended.</param>
+/// <param name="Duration">From its first signal to its end (zero when it begins).</param>
+/// <param name="Signals">Signals within it (1 when it begins).</param>
+public sealed record PressureEpisode(bool Started, TimeSpan Duration, long Signals);
+
+/// <summary>Turns pressure signals into episodes, on the reporter's clock: its timer notices the end.</summary>
+internal sealed class PressureEpisodes(TimeProvider time, TimeSpan quiet, Action<PressureEpisode> raise) : IDisposable
+{
+    private readonly Lock gate = new();
+    private ITimer? timer;
+    private long start, lastSignal, signals;
+    private bool disposed;
+
+    public void OnSignal()
+    {
+        bool started = false;
+        lock (gate)
+        {
+            if (disposed) return;
+            lastSignal = time.GetTimestamp();
+            signals++;
+            if (timer is null)
+            {
+                (start, signals, started) = (lastSignal, 1, true);
+                TimeSpan every = quiet / 2 > TimeSpan.Zero ? quiet / 2 : TimeSpan.FromMilliseconds(1);
+                timer = time.CreateTimer(static state => ((PressureEpisodes)state!).CheckEnded(), this, every, every);
+            }
+        }
+        if (started) raise(new PressureEpisode(Started: true, TimeSpan.Zero, 1));
+    }
+
+    private void CheckEnded()
+    {
+        PressureEpisode ended;
+        lock (gate)
+        {
+            if (timer is null || time.GetElapsedTime(lastSignal) < quiet) return;
+            timer.Dispose();
+            timer = null;
+            ended = new PressureEpisode(Started: false, time.GetElapsedTime(start, lastSignal) + quiet, signals);
+        }
+        raise(ended);
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            disposed = true;
+            timer?.Dispose();
+            timer = null;
+        }
+    }
+}
