@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using Buddy;
 using Buddy.Hosting;
@@ -21,6 +22,14 @@ public static class BuddyServiceCollectionExtensions
     /// reporter with the host and logs its failures. A registered <see cref="TimeProvider"/> and
     /// <see cref="IMeterFactory"/> are used. Calling it again only adds <paramref name="configure"/>.
     /// </summary>
+    // The binder reaches the options' properties by reflection; these keep them, and they hold only
+    // primitives, enums and TimeSpans, which bind without generated code. (The binding source
+    // generator cannot set the init-only properties of ArenaOptions and PageReporterOptions.)
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicProperties, typeof(BuddyOptions))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicProperties, typeof(ArenaOptions))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicProperties, typeof(PageReporterOptions))]
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The bound types' properties are kept by the DynamicDependency attributes.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "The bound types hold no collections or generic members that would need generated code.")]
     public static IServiceCollection AddBuddy(this IServiceCollection services, Action<BuddyOptions>? configure = null,
         string configSectionPath = BuddyOptions.SectionName)
     {

@@ -57,9 +57,32 @@ public sealed class PackageTests(PackedFeed packages) : IClassFixture<PackedFeed
     {
         Assert.True(packages.Result.ExitCode == 0, packages.Result.Text);
         string[] made = Directory.GetFiles(packages.Feed, "*.nupkg").Select(Path.GetFileName).ToArray()!;
-        foreach (string id in new[] { "Buddy.Interop", "Buddy.Allocator", "Buddy.Reporting", "Buddy.Hosting", "Buddy.AspNetCore", "Buddy.Native", "Buddy.Tool" })
+        foreach (string id in Ids)
             Assert.Contains($"{id}.{packages.Version}.nupkg", made);
-        Assert.Equal(7, made.Length);
+        Assert.Equal(Ids.Length, made.Length);
+    }
+
+    private static readonly string[] Ids =
+        ["Buddy.Interop", "Buddy.Allocator", "Buddy.Reporting", "Buddy.Hosting", "Buddy.AspNetCore", "Buddy.OpenTelemetry", "Buddy.Native", "Buddy.Tool"];
+
+    [Fact]
+    public void Every_package_carries_its_license_readme_and_description_and_the_libraries_their_symbols()
+    {
+        Assert.True(packages.Result.ExitCode == 0, packages.Result.Text);
+        foreach (string id in Ids)
+        {
+            using ZipArchive package = ZipFile.OpenRead(Path.Combine(packages.Feed, $"{id}.{packages.Version}.nupkg"));
+            using var reader = new StreamReader(package.GetEntry($"{id}.nuspec")!.Open());
+            var nuspec = System.Xml.Linq.XDocument.Parse(reader.ReadToEnd());
+            string Field(string name) => nuspec.Descendants().FirstOrDefault(e => e.Name.LocalName == name)?.Value ?? "";
+            Assert.Equal("MIT", Field("license"));
+            Assert.Equal("README.md", Field("readme"));
+            Assert.NotNull(package.GetEntry("README.md"));
+            Assert.False(string.IsNullOrWhiteSpace(Field("description")), $"{id} has no description");
+            Assert.Contains("allocator", Field("tags"));
+            // The libraries' symbols travel in a symbol package beside them; libbuddy.so is native and has none.
+            if (id != "Buddy.Native") Assert.True(File.Exists(Path.Combine(packages.Feed, $"{id}.{packages.Version}.snupkg")), $"{id} has no symbol package");
+        }
     }
 
     [Fact]
