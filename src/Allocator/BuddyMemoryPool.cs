@@ -70,18 +70,26 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     /// Rents the smallest block of at least <paramref name="minBufferSize"/> bytes (-1: <see cref="DefaultBufferSize"/>).
     /// Throws <see cref="ArenaExhaustedException"/> when the arena has no such block and cannot grow.
     /// </summary>
-    public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+    public override IMemoryOwner<byte> Rent(int minBufferSize = -1) => Rent(minBufferSize, zeroed: false, exactLength: false);
+
+    /// <summary>
+    /// A rent whose block is all zero (known-zero blocks, reported or never used, are not cleared again)
+    /// and whose memory is <paramref name="minBufferSize"/> bytes rather than the whole block when
+    /// <paramref name="exactLength"/> is set, as Arrow's allocators hand out their buffers.
+    /// </summary>
+    internal IMemoryOwner<byte> Rent(int minBufferSize, bool zeroed, bool exactLength)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         if (minBufferSize == -1) minBufferSize = DefaultBufferSize;
         else if ((uint)minBufferSize > (uint)MaxBufferSize) ThrowBadSize(minBufferSize);
         int order = arena.OrderForSize(Math.Max(1, minBufferSize));
-        nint address = arena.Allocate(order);
-        int length = arena.PageSize << order;
+        nint address = zeroed ? arena.AllocateZeroed(order) : arena.Allocate(order);
+        int blockBytes = arena.PageSize << order;
+        int length = exactLength ? minBufferSize : blockBytes;
         Block owner = (reuseOwners ? Spares.TryTake() : null) ?? new Block();
-        if (arrayBacked) owner.Assign(this, address, length, arena.ArrayOfOwnedBlock(address, out int offset), offset);
-        else owner.Assign(this, address, length, null, 0);
-        counters.Rented(length);
+        if (arrayBacked) owner.Assign(this, address, length, blockBytes, arena.ArrayOfOwnedBlock(address, out int offset), offset);
+        else owner.Assign(this, address, length, blockBytes, null, 0);
+        counters.Rented(blockBytes);
         return owner;
     }
 
@@ -97,9 +105,9 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         => throw new ArgumentOutOfRangeException(nameof(minBufferSize), minBufferSize,
             $"minBufferSize must be -1 (the default, {DefaultBufferSize} bytes) or between 0 and MaxBufferSize ({MaxBufferSize}).");
 
-    private void Return(Block owner, nint address, int length, bool finalized)
+    private void Return(Block owner, nint address, int blockBytes, bool finalized)
     {
-        counters.Returned(length, finalized);
+        counters.Returned(blockBytes, finalized);
         if (!arena.IsDisposed)
         {
             try
@@ -125,18 +133,20 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
     {
         private BuddyMemoryPool? pool;
         private nint address;
-        private int length;
+        private int length, blockBytes;
         private byte[]? array;
         private int arrayOffset;
         /// <summary>The next spare owner, while this one is spare.</summary>
         public Block? NextSpare;
 
         /// <summary>Makes a spare owner the owner of a block (a new one, or one no one else can reach).</summary>
-        public void Assign(BuddyMemoryPool pool, nint address, int length, byte[]? array, int arrayOffset)
+        public void Assign(BuddyMemoryPool pool, nint address, int length, int blockBytes, byte[]? array, int arrayOffset)
         {
             Debug.Assert(this.address == 0 && NextSpare is null, "only a spare owner is assigned");
+            Debug.Assert(length <= blockBytes, "the memory lies within the block");
             this.pool = pool;
             this.length = length;
+            this.blockBytes = blockBytes;
             this.array = array;
             this.arrayOffset = arrayOffset;
             Volatile.Write(ref this.address, address);
@@ -178,7 +188,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         protected override void Dispose(bool disposing)
         {
             nint block = Interlocked.Exchange(ref address, 0);
-            if (block != 0) pool!.Return(this, block, length, finalized: !disposing);
+            if (block != 0) pool!.Return(this, block, blockBytes, finalized: !disposing);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
