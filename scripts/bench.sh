@@ -7,6 +7,7 @@
 #   ./scripts/bench.sh                    full run (about 50 minutes)
 #   ./scripts/bench.sh --service          the service load only (about 5 minutes)
 #   ./scripts/bench.sh --service-bench    the aspnet/Benchmarks shapes, each pool with metrics and without (about 8 minutes)
+#   ./scripts/bench.sh --arrow            Arrow batch churn, Arrow's allocator against Buddy's (under a minute)
 #   ./scripts/bench.sh --density [--quick] the density benchmark only (about 15 minutes; quick: 3)
 #   ./scripts/bench.sh --quick    the harness only, in under a minute; prints one JSON object of ratios
 set -euo pipefail
@@ -30,6 +31,10 @@ service_bench() {
     (cd "$root" && dotnet bench/Buddy.ServiceBench/bin/Release/net10.0/Buddy.ServiceBench.dll \
         --sample samples/BufferService/bin/Release/net10.0/BufferService.dll --out bench/results --rounds 3 --seconds 5)
 }
+arrow_churn() {
+    dotnet build "$root/bench/Buddy.ArrowChurn/Buddy.ArrowChurn.csproj" -c Release -v quiet -nologo >/dev/null
+    (cd "$root" && dotnet bench/Buddy.ArrowChurn/bin/Release/net10.0/Buddy.ArrowChurn.dll --out bench/results)
+}
 density() {
     case "$(uname -m)" in aarch64|arm64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
     dotnet publish "$root/src/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo >/dev/null
@@ -42,6 +47,7 @@ density() {
 case "${1:-}" in
     --service) service_load; exit ;;
     --service-bench) service_bench; exit ;;
+    --arrow) arrow_churn; exit ;;
     --density) shift; density "$@"; exit ;;
 esac
 dotnet build "$root/bench/Buddy.Harness/Buddy.Harness.csproj" -c Release -v quiet -nologo >/dev/null
@@ -51,6 +57,7 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 service_load
 service_bench
+arrow_churn
 density
 "${harness[@]}" --out "$root/bench/results" | tee "$root/bench/results/harness.json"
 dotnet run -c Release --project "$root/bench/Buddy.Benchmarks" -- --filter '*' \

@@ -5,8 +5,8 @@ namespace Buddy.Arrow;
 
 /// <summary>
 /// An Arrow <see cref="MemoryAllocator"/> over a Buddy arena: every buffer of a record batch is a
-/// block of the arena, page-aligned (well past Arrow's 64 bytes) and zeroed as Arrow's own allocator
-/// zeroes its buffers (blocks handed back to the OS are known to be zero and are not cleared again).
+/// block of the arena, page-aligned (well past Arrow's 64 bytes), its requested bytes zeroed as Arrow's
+/// own allocator zeroes its buffers; the rest of the block is never touched, so it costs no page.
 /// Disposing the batch frees its blocks, and the arena's reporter gives them back to the OS; Arrow's
 /// <see cref="NativeMemoryAllocator"/> adds GC memory pressure per buffer and never hands memory back
 /// while the process keeps its heap. A buffer's memory is exactly the length asked for; the rest of
@@ -34,7 +34,9 @@ public sealed class BuddyArrowAllocator : MemoryAllocator, IDisposable
         if (length > pool.MaxBufferSize)
             throw new ArgumentOutOfRangeException(nameof(length), length,
                 $"An Arrow buffer of {length} bytes is larger than the arena's largest block ({pool.MaxBufferSize} bytes): raise ArenaOptions.MaxOrder.");
-        IMemoryOwner<byte> owner = pool.Rent(length, zeroed: true, exactLength: true);
+        // Only the bytes asked for are cleared: the rest of a power-of-two block stays untouched, and unfaulted.
+        IMemoryOwner<byte> owner = pool.Rent(length, zeroed: false, exactLength: true);
+        owner.Memory.Span.Clear();
         bytesAllocated = (int)Arena.BytesOfOrder(Arena.OrderForSize(Math.Max(1, length)));
         return owner;
     }
