@@ -63,7 +63,7 @@ public sealed class PackageTests(PackedFeed packages) : IClassFixture<PackedFeed
     }
 
     private static readonly string[] Ids =
-        ["Buddy.Interop", "Buddy.Allocator", "Buddy.Reporting", "Buddy.Hosting", "Buddy.AspNetCore", "Buddy.OpenTelemetry", "Buddy.Native", "Buddy.Tool"];
+        ["Buddy.Interop", "Buddy.Allocator", "Buddy.Reporting", "Buddy.Hosting", "Buddy.AspNetCore", "Buddy.OpenTelemetry", "Buddy.Arrow", "Buddy.Native", "Buddy.Tool"];
 
     [Fact]
     public void Every_package_carries_its_license_readme_and_description_and_the_libraries_their_symbols()
