@@ -124,8 +124,11 @@ public sealed class StressEngine
             if (pauseRequested)
             {
                 barrier.SignalAndWait();
+                // Read between the two phases: the coordinator sets it before the final pause's first
+                // phase, and after a regular pause's second one, which a slow worker may still be leaving.
+                bool last = finished;
                 barrier.SignalAndWait();
-                if (finished) break;
+                if (last) break;
             }
             if (stretch-- == 0)
             {
