@@ -49,6 +49,29 @@ public class CgroupTests
         }
     }
 
+    [Fact]
+    public async Task In_a_container_sized_group_free_pinned_sections_leave_the_managed_heap_room()
+    {
+        // 352 MiB: the runtime takes 75% for its heap hard limit, 264 MiB, which the 160 MiB burst and
+        // 160 MiB of live arrays exceed together; the group itself has room for either with the runtime.
+        using ChildMemoryCgroup? cgroup = ChildMemoryCgroup.Create(352 * Arenas.MiB, out string reason);
+        Assert.SkipWhen(cgroup is null, reason);
+        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { "-c", "echo $$ > \"$0/cgroup.procs\" && exec dotnet \"$1\" gcheap --burst 160 --managed 160 --json",
+                     cgroup.Path, Path.Combine(AppContext.BaseDirectory, "buddy.dll") })
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        Task<string> error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string output = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode} (137 is the OOM killer): {output} {await error}");
+        using var json = JsonDocument.Parse(output);
+        JsonElement root = json.RootElement;
+        Assert.True(root.GetProperty("gc_heap_hard_limit").GetInt64() < 352 * Arenas.MiB, "the runtime did not see the group's limit");
+        Assert.Equal(160L << 20, root.GetProperty("managed_bytes").GetInt64());
+        Assert.True(root.GetProperty("sections_removed").GetInt64() >= 3, output);
+    }
+
     /// <summary>Runs `buddy squeeze` inside the group; returns its exit code and output.</summary>
     private static (int Exit, string Output, string Error) SqueezeIn(ChildMemoryCgroup group, bool pressure)
     {

@@ -38,6 +38,20 @@ public class CliTests
     }
 
     [Fact]
+    public void Free_pinned_sections_make_room_for_the_managed_heap_under_the_GC_heap_hard_limit()
+    {
+        // 256 MiB of GC heap: 160 MiB of free pinned sections and 160 MiB of live arrays cannot both fit.
+        var (exit, output, error) = RunBuddy(new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x10000000" },
+            "gcheap", "--burst", "160", "--managed", "160", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+        using var json = JsonDocument.Parse(output);
+        JsonElement root = json.RootElement;
+        Assert.Equal(160L << 20, root.GetProperty("burst_bytes").GetInt64());
+        Assert.Equal(160L << 20, root.GetProperty("managed_bytes").GetInt64());
+        Assert.True(root.GetProperty("sections_removed").GetInt64() >= 3, output);
+    }
+
+    [Fact]
     public void Demo_json_shows_rss_falling_back_with_reporting_and_staying_without()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The demo's figures come from statm and MADV_DONTNEED.");

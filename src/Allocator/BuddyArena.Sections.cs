@@ -262,17 +262,39 @@ public sealed unsafe partial class BuddyArena
 
     /// <summary>
     /// The idle timer's tick: a tick that finds the arena disposed does nothing. A failure to take a
-    /// section offline must not end the process from a timer thread: the section stays as it is and
-    /// the failure is kept for <see cref="ArenaStatistics.LastSectionFailure"/>.
+    /// section offline must not end the process from a timer or pool thread: the section stays as it
+    /// is and the failure is kept for <see cref="ArenaStatistics.LastSectionFailure"/>.
     /// </summary>
-    private void OnIdleCheck()
+    private void OnIdleCheck() => _ = RemoveSectionsInBackground(whenIdle: true);
+
+    /// <summary>
+    /// After a collection that left the GC less room under its limit (its heap hard limit in a
+    /// container) than the arena's added PinnedArray sections hold, the free ones go offline at once,
+    /// on the finalizer thread that runs this, so the next collection can take their arrays back for
+    /// the managed heap: the rule the cgroup pressure source applies to free memory. False once the
+    /// arena is disposed: the callback ends.
+    /// </summary>
+    private bool AfterCollection()
     {
-        if (!gate.TryEnter(out OperationGate.Scope scope)) return;
+        if (IsDisposed) return false;
+        long added = online.Bytes - options.Size;
+        if (added > 0)
+        {
+            GCMemoryInfo info = GC.GetGCMemoryInfo();
+            if (info.TotalAvailableMemoryBytes - info.TotalCommittedBytes < added && RemoveSectionsInBackground(whenIdle: false) > 0)
+                ThreadPool.UnsafeQueueUserWorkItem(static _ => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true), null);
+        }
+        return true;
+    }
+
+    private int RemoveSectionsInBackground(bool whenIdle)
+    {
+        if (!gate.TryEnter(out OperationGate.Scope scope)) return 0;
         using (scope)
         {
             try
             {
-                RemoveSectionsAndSay(whenIdle: true);
+                return RemoveSectionsAndSay(whenIdle);
             }
             catch (Exception e) when (e is OutOfMemoryException or InvalidOperationException)
             {
@@ -280,6 +302,7 @@ public sealed unsafe partial class BuddyArena
                 lock (sectionLock) sectionFailure = failure;
                 SectionSet set = online;
                 Raise(new ArenaSectionEvent(ArenaSectionEventKind.OfflineFailed, set.BySlot.Length, set.Bytes, failure));
+                return 0;
             }
         }
     }

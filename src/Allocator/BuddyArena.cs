@@ -61,6 +61,9 @@ public sealed unsafe partial class BuddyArena : IDisposable
             ReleaseArenaMemory();
             throw;
         }
+        // Pinned sections are GC heap: when the GC runs short, free added ones should not hold it back.
+        if (options.Backing == ArenaBacking.PinnedArray && options.MaximumSections > options.StartSections)
+            GcCallback.Register(static arena => ((BuddyArena)arena).AfterCollection(), this);
         (cachedOrders, cacheHigh, cacheBatch) = CacheShape(options);
         if (cachedOrders > 0) cacheId = TakeCacheId();
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";

@@ -9,4 +9,5 @@ root.Subcommands.Add(MonitorCommand.Create());
 root.Subcommands.Add(ChurnCommand.Create());
 root.Subcommands.Add(SectionsCommand.Create());
 root.Subcommands.Add(SqueezeCommand.Create());
+root.Subcommands.Add(GcHeapCommand.Create());
 return root.Parse(args).Invoke();
