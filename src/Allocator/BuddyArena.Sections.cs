@@ -50,8 +50,9 @@ public sealed unsafe partial class BuddyArena
 
     /// <summary>
     /// Raised after a section was added or taken offline, or could not be (on the thread that tried,
-    /// which may be an allocating thread or the idle timer's), outside the arena's locks. A handler
-    /// that throws is ignored: logging must not fail an allocation.
+    /// which may be an allocating thread, the idle timer's or the finalizer thread), outside the
+    /// arena's locks but inside the call that caused it: a handler must not dispose the arena, which
+    /// would wait for that very call. A handler that throws is ignored: logging must not fail an allocation.
     /// </summary>
     public event Action<ArenaSectionEvent>? SectionChanged;
 
