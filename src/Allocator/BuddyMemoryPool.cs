@@ -121,7 +121,11 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
                 // The arena went away between the check and the free: its memory went with it.
             }
         }
-        if (!finalized && reuseOwners) Spares.Add(owner);
+        if (!finalized && reuseOwners)
+        {
+            owner.Release();
+            Spares.Add(owner);
+        }
     }
 
     /// <summary>
@@ -138,6 +142,12 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         private int arrayOffset;
         /// <summary>The next spare owner, while this one is spare.</summary>
         public Block? NextSpare;
+
+        /// <summary>
+        /// Lets go of the pool and the section's array before the owner waits as a spare, so a spare
+        /// never keeps a disposed pool, its arena, or an offline section's pinned array alive.
+        /// </summary>
+        public void Release() => (pool, array) = (null, null);
 
         /// <summary>Makes a spare owner the owner of a block (a new one, or one no one else can reach).</summary>
         public void Assign(BuddyMemoryPool pool, nint address, int length, int blockBytes, byte[]? array, int arrayOffset)
