@@ -19,6 +19,12 @@ fi
 dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Release \
     --results-directory "$results" --report-xunit-trx --report-xunit-trx-filename managed.trx \
     --timeout 20m --no-progress || status=1
+# The expensive checks: the fuzzers and the concurrency tests again, with every zone list walked after
+# each operation and Debug.Assert on.
+dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Debug -p:ExpensiveChecks=true \
+    --results-directory "$results" --report-xunit-trx --report-xunit-trx-filename checked.trx \
+    --timeout 10m --no-progress --filter-class '*PropertyTests' --filter-class '*ModelTests' \
+    --filter-class '*ConcurrencyTests' --filter-class '*ExpensiveChecksTests' --filter-class '*InvariantCheckerTests' || status=1
 
 # Native tests: libbuddy.so (NativeAOT) and the GoogleTest suite that calls it, through ctest.
 native_passed=0

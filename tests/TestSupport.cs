@@ -6,12 +6,12 @@ internal static class Arenas
     public const long MiB = 1L << 20;
 
     /// <summary>A small single-zone arena: deterministic zone choice for tests that reason about layout.</summary>
-    /// <param name="perCpu">Off for tests that reason about where the zone path puts each block.</param>
-    public static BuddyArena Small(long size = 16 * MiB, int zones = 1, bool groupByMobility = true, int atomicReservePercent = 0, bool perCpu = true)
+    /// <param name="threadCaches">Off for tests that reason about where the zone path puts each block.</param>
+    public static BuddyArena Small(long size = 16 * MiB, int zones = 1, bool groupByMobility = true, int atomicReservePercent = 0, bool threadCaches = true)
         => new(new ArenaOptions
         {
             ValidateOnFree = true, Size = size, ZoneCount = zones, GroupByMobility = groupByMobility,
-            AtomicReservePercent = atomicReservePercent, PerCpuLists = perCpu,
+            AtomicReservePercent = atomicReservePercent, ThreadCaches = threadCaches,
         });
 
     /// <summary>

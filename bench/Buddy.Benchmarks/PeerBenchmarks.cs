@@ -88,8 +88,8 @@ public unsafe class ZeroedBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        known = new BuddyArena(new ArenaOptions { Size = 1L << 30, ZoneCount = 1, Backing = ArenaBacking.Reserve, PerCpuLists = false });
-        dirty = new BuddyArena(new ArenaOptions { Size = 1L << 30, ZoneCount = 1, Backing = ArenaBacking.Reserve, PerCpuLists = false });
+        known = new BuddyArena(new ArenaOptions { Size = 1L << 30, ZoneCount = 1, Backing = ArenaBacking.Reserve, ThreadCaches = false });
+        dirty = new BuddyArena(new ArenaOptions { Size = 1L << 30, ZoneCount = 1, Backing = ArenaBacking.Reserve, ThreadCaches = false });
         nint block = dirty.Allocate(9);
         NativeMemory.Fill((void*)block, 2 << 20, 1);
         dirty.Free(block);

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "../../native-tests/include/buddy.h"
+#include "../../src/Native/include/buddy.h"
 
 #define MIN_SHIFT 16 /* 64 KiB */
 #define MAX_SHIFT 22 /* 4 MiB */

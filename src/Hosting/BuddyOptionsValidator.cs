@@ -17,33 +17,15 @@ internal sealed class BuddyOptionsValidator(string sectionPath) : IValidateOptio
         }
         else
         {
-            Check(failures, "Arena", options.Arena.Validate);
+            if (!options.Arena.TryValidate(out OptionError? arenaError)) failures.Add(Describe($"{sectionPath}:Arena", arenaError));
             if (options.Reporter is null) failures.Add($"{sectionPath}:Reporter must not be null.");
-            else Check(failures, "Reporter", () => options.Reporter.Validate(options.Arena));
+            else if (!options.Reporter.TryValidate(options.Arena, out OptionError? reporterError))
+                failures.Add(Describe($"{sectionPath}:Reporter", reporterError));
         }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    private void Check(List<string> failures, string part, Action validate)
-    {
-        try
-        {
-            validate();
-        }
-        catch (ArgumentException e)
-        {
-            failures.Add(Describe($"{sectionPath}:{part}", e));
-        }
-    }
-
     /// <summary>"Buddy:Arena:Size is 1000: Size must be a positive multiple of ...".</summary>
-    internal static string Describe(string prefix, ArgumentException e)
-    {
-        // ArgumentException appends " (Parameter 'x')" and, out of range, "Actual value was y.": said once, here.
-        string message = e.Message;
-        int cut = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
-        if (cut >= 0) message = message[..cut];
-        string value = e is ArgumentOutOfRangeException { ActualValue: { } actual } ? $" is {actual}" : "";
-        return $"{prefix}:{e.ParamName}{value}: {message}";
-    }
+    internal static string Describe(string prefix, OptionError error)
+        => $"{prefix}:{error.Option}{(error.Value is { } value ? $" is {value}" : "")}: {error.Problem}";
 }

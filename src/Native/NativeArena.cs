@@ -1,6 +1,6 @@
 using Buddy.Reporting;
 using Buddy.Reporting.Devices;
-using Buddy.Reporting.Testing;
+using Buddy.Reporting.FaultInjection;
 
 namespace Buddy.Native;
 

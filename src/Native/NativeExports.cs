@@ -224,7 +224,7 @@ internal static unsafe class NativeExports
 
     private static Status Fail(Exception e) => Fail(e switch
     {
-        ArgumentException { ParamName: "address" } => Status.InvalidPointer,
+        InvalidAddressException => Status.InvalidPointer,
         ArgumentException or OverflowException => Status.InvalidArgument,
         ArenaExhaustedException or OutOfMemoryException => Status.OutOfMemory,
         ObjectDisposedException => Status.Disposed,

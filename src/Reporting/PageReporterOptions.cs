@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Buddy.Reporting;
 
 /// <summary>Reporting policy. Every value is checked when the reporter is built.</summary>
@@ -69,29 +71,42 @@ public sealed record PageReporterOptions
     public void Validate(ArenaOptions arena)
     {
         ArgumentNullException.ThrowIfNull(arena);
+        FirstError(arena)?.Throw();
+    }
+
+    /// <summary>Checks every value against the arena without throwing: the first wrong one, and what it must be.</summary>
+    public bool TryValidate(ArenaOptions arena, [NotNullWhen(false)] out OptionError? error)
+    {
+        ArgumentNullException.ThrowIfNull(arena);
+        return (error = FirstError(arena)) is null;
+    }
+
+    private OptionError? FirstError(ArenaOptions arena)
+    {
         if (ReportOrder is { } order && (order < 0 || order > arena.MaxOrder))
-            throw new ArgumentOutOfRangeException(nameof(ReportOrder), order, $"ReportOrder must be between 0 and the arena's MaxOrder ({arena.MaxOrder}).");
+            return new OptionError(nameof(ReportOrder), order, $"ReportOrder must be between 0 and the arena's MaxOrder ({arena.MaxOrder}).");
         if (Capacity is < 1 or > 1024)
-            throw new ArgumentOutOfRangeException(nameof(Capacity), Capacity, "Capacity must be between 1 and 1024.");
+            return new OptionError(nameof(Capacity), Capacity, "Capacity must be between 1 and 1024.");
         if (Delay < TimeSpan.Zero || Delay > TimeSpan.FromHours(1))
-            throw new ArgumentOutOfRangeException(nameof(Delay), Delay, "Delay must be between zero and one hour.");
+            return new OptionError(nameof(Delay), Delay, "Delay must be between zero and one hour.");
         if (ThresholdBytes < 0)
-            throw new ArgumentOutOfRangeException(nameof(ThresholdBytes), ThresholdBytes, "ThresholdBytes must not be negative.");
+            return new OptionError(nameof(ThresholdBytes), ThresholdBytes, "ThresholdBytes must not be negative.");
         if (BudgetBytesPerPass <= 0)
-            throw new ArgumentOutOfRangeException(nameof(BudgetBytesPerPass), BudgetBytesPerPass, "BudgetBytesPerPass must be positive.");
+            return new OptionError(nameof(BudgetBytesPerPass), BudgetBytesPerPass, "BudgetBytesPerPass must be positive.");
         if (!Enum.IsDefined(Mode))
-            throw new ArgumentOutOfRangeException(nameof(Mode), Mode, "Mode must be Isolate or InPlace.");
+            return new OptionError(nameof(Mode), Mode, "Mode must be Isolate or InPlace.");
         int reportOrder = ReportOrder ?? arena.PageblockOrder;
         if (FloorOrder is { } floor && (floor < 0 || floor > reportOrder))
-            throw new ArgumentOutOfRangeException(nameof(FloorOrder), floor, $"FloorOrder must be between 0 and the report order ({reportOrder}).");
+            return new OptionError(nameof(FloorOrder), floor, $"FloorOrder must be between 0 and the report order ({reportOrder}).");
         if (IdleTime < TimeSpan.Zero && IdleTime != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(IdleTime), IdleTime, "IdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
+            return new OptionError(nameof(IdleTime), IdleTime, "IdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
         if ((PressureSources & ~PressureSources.All) != 0)
-            throw new ArgumentOutOfRangeException(nameof(PressureSources), PressureSources, "PressureSources must combine None, Cgroup, Psi and GcMemoryLoad.");
+            return new OptionError(nameof(PressureSources), PressureSources, "PressureSources must combine None, Cgroup, Psi and GcMemoryLoad.");
         if (PressurePollInterval < TimeSpan.FromMilliseconds(10) || PressurePollInterval > TimeSpan.FromMinutes(1))
-            throw new ArgumentOutOfRangeException(nameof(PressurePollInterval), PressurePollInterval, "PressurePollInterval must be between 10 ms and 1 minute.");
+            return new OptionError(nameof(PressurePollInterval), PressurePollInterval, "PressurePollInterval must be between 10 ms and 1 minute.");
         if (PressurePercent is < 50 or > 100)
-            throw new ArgumentOutOfRangeException(nameof(PressurePercent), PressurePercent, "PressurePercent must be between 50 and 100.");
+            return new OptionError(nameof(PressurePercent), PressurePercent, "PressurePercent must be between 50 and 100.");
+        return null;
     }
 }
 

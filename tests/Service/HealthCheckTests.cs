@@ -1,3 +1,4 @@
+using Buddy.Reporting.FaultInjection;
 using System.Net;
 using Buddy.Reporting;
 using Buddy.Reporting.Devices;

@@ -1,3 +1,4 @@
+using Buddy.Reporting.FaultInjection;
 using Buddy.Hosting;
 using Buddy.Reporting;
 using Buddy.Reporting.Devices;

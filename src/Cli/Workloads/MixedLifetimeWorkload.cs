@@ -40,7 +40,7 @@ public static class MixedLifetimeWorkload
             shortLived.Clear();
         }
         // As a reporting pass would: cached small blocks go home and merge before free memory is counted.
-        arena.DrainPerCpuCaches();
+        arena.DrainThreadCaches();
         ArenaStatistics stats = arena.GetStatistics();
         var result = new FragmentationResult(groupByMobility, stats.TotalPages, stats.AllocatedPages,
             stats.FreePages, stats.FreePagesAtOrAbove(arena.PageblockOrder), arena.PageblockOrder);

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Buddy.Reporting;
 using Buddy.Reporting.Devices;
-using Buddy.Reporting.Testing;
+using Buddy.Reporting.FaultInjection;
 
 namespace Buddy.Cli.Workloads;
 

@@ -19,6 +19,9 @@ internal static unsafe partial class Libc
     /// <summary>POLLERR: the trigger's file went away (its cgroup was removed).</summary>
     public const short PollError = 0x8;
 
+    /// <summary>EINTR: a signal interrupted the call, which may simply be retried.</summary>
+    public const int Interrupted = 4;
+
     [LibraryImport(Library, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Buddy.Interop;
 using Microsoft.Win32.SafeHandles;
@@ -87,7 +88,13 @@ internal static unsafe class PsiTriggers
             while (true)
             {
                 poll.Revents = 0;
-                if (Libc.Poll(&poll, 1, -1) <= 0) continue;
+                // Only an interrupted wait is retried: any other error would fail again at once, so the
+                // watcher ends rather than spin, and the polled sources still see the pressure.
+                if (Libc.Poll(&poll, 1, -1) < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == Libc.Interrupted) continue;
+                    return;
+                }
                 if ((poll.Revents & Libc.PollError) != 0) return;
                 if ((poll.Revents & Libc.PollPriority) == 0) continue;
                 foreach (Action fired in Volatile.Read(ref subscribers)) fired();

@@ -1,0 +1,363 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
+
+namespace Buddy;
+
+/// <summary>
+/// A contiguous, largest-block-aligned part of the arena with its own lock and free areas
+/// (one list per order and migratetype). Every method here expects <see cref="Lock"/> held.
+/// On each list, unreported blocks come first and reported ones after (frees go to the head,
+/// reported blocks to the tail), so a scan from the head for work stops at the first reported block.
+/// </summary>
+internal sealed unsafe partial class Zone
+{
+    public readonly int Index;
+    public readonly uint StartPage;
+    public readonly uint EndPage;
+    public readonly Lock Lock = new();
+
+    /// <summary>Pages kept back for HighAtomic requests.</summary>
+    public readonly long MinWatermark;
+    /// <summary>Below this, allocations try other zones first.</summary>
+    public readonly long LowWatermark;
+
+    private readonly PageMap map;
+    /// <summary>What a block carved from the pristine range knows of its memory.</summary>
+    private readonly PageFlags pristineMemory;
+    private readonly bool poisonPristine;
+    private readonly uint[] heads;
+    private readonly uint[] tails;
+    private readonly long[] blockCounts;
+    private readonly long[] reportedCounts;
+
+    /// <summary>
+    /// Largest blocks from here to <see cref="EndPage"/> were never handed out: their descriptors are
+    /// still zero and they sit on no list, so a fresh arena touches no descriptor memory.
+    /// </summary>
+    public uint PristineStart { get; private set; }
+
+    /// <summary>Free pages, pristine and isolated ones included. Written under the lock; read racily to pick a zone.</summary>
+    public long FreePages;
+    public long AllocatedPages;
+    public long Allocations;
+    public long Frees;
+    public long FailedAllocations;
+    public long ZeroSkippedBytes;
+    /// <summary>Blocks taken, for allocations and thread cache refills alike: tells an idle section from a busy one.</summary>
+    public long Takes;
+    /// <summary>
+    /// Advanced by the reporter halfway through each delay, under the lock: blocks freed in the current
+    /// round are younger than half a delay and wait for the next pass.
+    /// </summary>
+    public ushort Round;
+
+    public Zone(int index, uint startPage, uint endPage, PageMap map, ArenaOptions options)
+    {
+        Index = index;
+        StartPage = startPage;
+        EndPage = endPage;
+        PristineStart = startPage;
+        this.map = map;
+        // Reserved memory starts as zero pages. With poisoning on, every free page is poisoned, so
+        // merges never mix poisoned and unknown memory.
+        poisonPristine = options.PoisonFreedMemory;
+        pristineMemory = poisonPristine ? PageFlags.Poisoned
+            : options.Backing == ArenaBacking.Reserve ? PageFlags.Zeroed : PageFlags.None;
+        int lists = (map.MaxOrder + 1) * Migratetypes.Count;
+        heads = new uint[lists];
+        tails = new uint[lists];
+        blockCounts = new long[lists];
+        reportedCounts = new long[lists];
+        Array.Fill(heads, PageDescriptor.None);
+        Array.Fill(tails, PageDescriptor.None);
+        FreePages = Pages;
+        MinWatermark = Pages * options.AtomicReservePercent / 100;
+        // A margin of 1/64 of the zone (4 MiB of 256) above the reserve: a zone that dips below it sends
+        // allocations to its neighbours first, so one zone does not run dry while others sit free.
+        LowWatermark = MinWatermark + Pages / 64;
+    }
+
+    public long Pages => EndPage - StartPage;
+
+    public long PristinePages => EndPage - PristineStart;
+
+    /// <summary>Every method of a zone runs under its lock.</summary>
+    [Conditional("DEBUG")]
+    private void AssertLocked() => Debug.Assert(Lock.IsHeldByCurrentThread, $"zone {Index} lock not held");
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ListIndex(int order, Migratetype type) => order * Migratetypes.Count + (int)type;
+
+    public long BlockCount(int order, Migratetype type) => blockCounts[ListIndex(order, type)];
+
+    public long ReportedCount(int order, Migratetype type) => reportedCounts[ListIndex(order, type)];
+
+    public uint ListHead(int order, Migratetype type) => heads[ListIndex(order, type)];
+
+    public uint ListTail(int order, Migratetype type) => tails[ListIndex(order, type)];
+
+    /// <summary>
+    /// Takes a free block of <paramref name="order"/> for <paramref name="type"/> off the lists,
+    /// leaving at least <paramref name="keepFree"/> pages free. The block counts as allocated from
+    /// here on; its owner marks it with <see cref="HandOut"/> or <see cref="HandToCache"/>.
+    /// </summary>
+    public TakenBlock Take(int order, Migratetype type, long keepFree)
+    {
+        AssertLocked();
+        if (Isolated || FreePages - (1L << order) < keepFree) return TakenBlock.Nothing;
+        if (TakeFromList(order, type, out uint page, out int found, out uint busyPage)
+            || (busyPage == PageDescriptor.None && TakePristine(type, out page, out found))
+            || (busyPage == PageDescriptor.None && TakeFallback(order, type, out page, out found, out type, out busyPage)))
+        {
+            PageFlags memory = map[page].Flags & PageStates.Memory;
+            if (found >= map.PageblockOrder) map.SetPageblockTypes(page, found, type);
+            Split(page, found, order, type, memory, map[page].FreedInRound);
+            ref PageDescriptor head = ref map[page];
+            head.Flags = PageFlags.None;
+            head.Order = (byte)order;
+            FreePages -= 1L << order;
+            AllocatedPages += 1L << order;
+            Takes++;
+            return new TakenBlock(page, memory, PageDescriptor.None);
+        }
+        return new TakenBlock(PageDescriptor.None, PageFlags.None, busyPage);
+    }
+
+    /// <summary>Marks a block from <see cref="Take"/> as its caller's.</summary>
+    public void HandOut(uint page, bool zeroed, PageFlags memory)
+    {
+        AssertLocked();
+        ref PageDescriptor head = ref map[page];
+        Debug.Assert(head.Flags == PageFlags.None, "only a block just taken is handed out");
+        head.Flags = PageFlags.Head;
+        Allocations++;
+        if (zeroed && (memory & PageFlags.Zeroed) != 0) ZeroSkippedBytes += (long)map.PageSize << head.Order;
+    }
+
+    /// <summary>Marks a block from <see cref="Take"/> as held by a thread cache: allocated here, free in the cache.</summary>
+    public void HandToCache(uint page, PageFlags memory)
+    {
+        AssertLocked();
+        Debug.Assert(map[page].Flags == PageFlags.None, "only a block just taken goes to a cache");
+        map[page].Flags = PageFlags.Cached | memory;
+    }
+
+    /// <summary>
+    /// Returns an allocated block (already validated), or one drained from a thread cache.
+    /// Returns the order of the free block it became part of.
+    /// </summary>
+    public int Free(uint page, int order, PageFlags memory, bool fromCache = false)
+    {
+        AssertLocked();
+        Debug.Assert(AllocatedPages >= 1L << order, "freeing more than the zone has allocated");
+        AllocatedPages -= 1L << order;
+        FreePages += 1L << order;
+        if (!fromCache) Frees++;
+        // A block coming home from a thread cache was freed there before this round began.
+        return MergeAndAdd(page, order, memory, fromCache ? (ushort)(Round - 1) : Round);
+    }
+
+    /// <summary>
+    /// Merges a free block with free buddies (never with one mid-report) and lists it. A merged block
+    /// keeps a memory state only when both halves have it: reported plus unreported is unreported;
+    /// and it is as young as its younger half.
+    /// </summary>
+    private int MergeAndAdd(uint page, int order, PageFlags memory, ushort round)
+    {
+        AssertLocked();
+        while (order < map.MaxOrder)
+        {
+            uint buddy = page ^ (1u << order);
+            ref PageDescriptor other = ref map[buddy];
+            if ((other.Flags & (PageFlags.Buddy | PageFlags.Reporting)) != PageFlags.Buddy || other.Order != order) break;
+            memory &= other.Flags;
+            round = Younger(round, other.FreedInRound);
+            Unlink(buddy);
+            other.Flags = PageFlags.None;
+            map[page].Flags = PageFlags.None;
+            page &= ~(1u << order);
+            order++;
+        }
+        AddFree(page, order, map.PageblockType(page), memory & PageStates.Memory, round);
+        return order;
+    }
+
+    /// <summary>The later of two rounds, across the counter's wrap.</summary>
+    private static ushort Younger(ushort a, ushort b) => (short)(a - b) >= 0 ? a : b;
+
+    private bool TakeFromList(int order, Migratetype type, out uint page, out int found, out uint busyPage)
+    {
+        busyPage = PageDescriptor.None;
+        for (found = order; found <= map.MaxOrder; found++)
+        {
+            page = heads[ListIndex(found, type)];
+            if (page == PageDescriptor.None) continue;
+            if (IsBusy(page, out busyPage)) return false;
+            Unlink(page);
+            return true;
+        }
+        page = PageDescriptor.None;
+        return false;
+    }
+
+    private bool IsBusy(uint page, out uint busyPage)
+    {
+        busyPage = (map[page].Flags & PageFlags.Reporting) != 0 ? page : PageDescriptor.None;
+        return busyPage != PageDescriptor.None;
+    }
+
+    private bool TakePristine(Migratetype type, out uint page, out int found)
+    {
+        found = map.MaxOrder;
+        page = PristineStart;
+        if (page >= EndPage) return false;
+        PristineStart += map.LargestBlockPages;
+        map.SetPageblockTypes(page, found, type);
+        if (poisonPristine) NativeMemory.Fill((void*)map.AddressOf(page), (nuint)map.PageSize << found, PageMap.Poison);
+        map[page].Flags = pristineMemory;
+        return true;
+    }
+
+    /// <summary>
+    /// Steals from another migratetype, largest block first (Linux's __rmqueue_fallback). A large
+    /// steal, or one for a long-lived type, claims the whole pageblock when half of it is free.
+    /// </summary>
+    private bool TakeFallback(int order, Migratetype type, out uint page, out int found, out Migratetype listType, out uint busyPage)
+    {
+        listType = type;
+        busyPage = PageDescriptor.None;
+        foreach (Migratetype fallback in Migratetypes.Fallbacks(type))
+        {
+            for (found = map.MaxOrder; found >= order; found--)
+            {
+                page = heads[ListIndex(found, fallback)];
+                if (page == PageDescriptor.None) continue;
+                if (IsBusy(page, out busyPage)) return false;
+                bool claimWhole = found >= map.PageblockOrder
+                    || ((found >= map.PageblockOrder / 2 || type != Migratetype.Movable) && TryClaimPageblock(page, type));
+                listType = claimWhole ? type : fallback;
+                Unlink(page);
+                return true;
+            }
+        }
+        page = PageDescriptor.None;
+        found = 0;
+        return false;
+    }
+
+    /// <summary>Retypes a pageblock and moves its listed free blocks, if at least half of it is free.</summary>
+    private bool TryClaimPageblock(uint page, Migratetype type)
+    {
+        uint start = page & ~(map.PageblockPages - 1);
+        uint end = start + map.PageblockPages;
+        long free = 0;
+        for (uint p = start; p < end; p += 1u << map[p].Order)
+            if ((map[p].Flags & (PageFlags.Buddy | PageFlags.Reporting)) != 0) free += 1L << map[p].Order;
+        if (free * 2 < map.PageblockPages) return false;
+        map.PageblockTypes[start >> map.PageblockOrder] = type;
+        for (uint p = start; p < end; p += 1u << map[p].Order)
+        {
+            PageFlags flags = map[p].Flags;
+            if ((flags & PageFlags.Buddy) == 0) continue;
+            Unlink(p);
+            AddFree(p, map[p].Order, type, flags & ~PageFlags.Buddy, map[p].FreedInRound);
+        }
+        return true;
+    }
+
+    /// <summary>Splits a block of order <paramref name="high"/> down to <paramref name="low"/>, listing the upper halves.</summary>
+    private void Split(uint page, int high, int low, Migratetype type, PageFlags memory, ushort round)
+    {
+        while (high > low)
+        {
+            high--;
+            AddFree(page + (1u << high), high, type, memory, round);
+        }
+    }
+
+    /// <summary>Lists a free block: at the tail when reported, else at the head.</summary>
+    private void AddFree(uint page, int order, Migratetype type, PageFlags state, ushort round)
+    {
+        Debug.Assert((page & ((1u << order) - 1)) == 0 && page >= StartPage && page + (1u << order) <= PristineStart,
+            "a free block is aligned to its order and lies in the zone's carved range");
+        int list = ListIndex(order, type);
+        ref PageDescriptor d = ref map[page];
+        d.Flags = PageFlags.Buddy | state;
+        d.Order = (byte)order;
+        d.List = type;
+        d.FreedInRound = round;
+        if ((state & PageFlags.Reported) != 0)
+        {
+            d.Next = PageDescriptor.None;
+            d.Prev = tails[list];
+            if (d.Prev != PageDescriptor.None) map[d.Prev].Next = page;
+            else heads[list] = page;
+            tails[list] = page;
+            reportedCounts[list]++;
+        }
+        else
+        {
+            d.Prev = PageDescriptor.None;
+            d.Next = heads[list];
+            if (d.Next != PageDescriptor.None) map[d.Next].Prev = page;
+            else tails[list] = page;
+            heads[list] = page;
+        }
+        blockCounts[list]++;
+        CheckList(list);
+    }
+
+    /// <summary>Removes a free block from its list; its flags are the caller's to change.</summary>
+    private void Unlink(uint page)
+    {
+        ref PageDescriptor d = ref map[page];
+        Debug.Assert((d.Flags & PageFlags.Buddy) != 0, "only a listed free block is unlinked");
+        int list = ListIndex(d.Order, d.List);
+        if (d.Prev != PageDescriptor.None) map[d.Prev].Next = d.Next;
+        else heads[list] = d.Next;
+        if (d.Next != PageDescriptor.None) map[d.Next].Prev = d.Prev;
+        else tails[list] = d.Prev;
+        d.Next = d.Prev = PageDescriptor.None;
+        blockCounts[list]--;
+        if ((d.Flags & PageFlags.Reported) != 0) reportedCounts[list]--;
+        CheckList(list);
+    }
+
+    /// <summary>
+    /// The expensive checks (built with <c>-p:ExpensiveChecks=true</c>): after every list operation the
+    /// whole list is walked. Each block is listed once, linked both ways, a free head of the list's
+    /// order and type, and unreported blocks come before reported ones; the counts match the walk.
+    /// </summary>
+    [Conditional("BUDDY_EXPENSIVE_CHECKS")]
+    private void CheckList(int list)
+    {
+        long count = 0, reported = 0;
+        uint previous = PageDescriptor.None;
+        bool inReported = false;
+        for (uint page = heads[list]; page != PageDescriptor.None; page = map[page].Next)
+        {
+            ref PageDescriptor d = ref map[page];
+            bool isReported = (d.Flags & PageFlags.Reported) != 0;
+            if ((d.Flags & PageFlags.Buddy) == 0 || ListIndex(d.Order, d.List) != list || d.Prev != previous
+                || (inReported && !isReported) || ++count > blockCounts[list])
+                throw new ArenaCorruptionException([$"zone {Index}: list {list} is broken at page {page} (flags {d.Flags}, order {d.Order}, after {previous})"]);
+            inReported |= isReported;
+            if (isReported) reported++;
+            previous = page;
+        }
+        if (previous != tails[list] || count != blockCounts[list] || reported != reportedCounts[list])
+            throw new ArenaCorruptionException([$"zone {Index}: list {list} holds {count} blocks ({reported} reported), its counts say {blockCounts[list]} ({reportedCounts[list]})"]);
+    }
+}
+
+/// <summary>
+/// What <see cref="Zone.Take"/> found: a block and what is known of its memory, or no block and,
+/// when the choice was a block mid-report in place, that block to wait for.
+/// </summary>
+internal readonly record struct TakenBlock(uint Page, PageFlags Memory, uint BusyPage)
+{
+    public static readonly TakenBlock Nothing = new(PageDescriptor.None, PageFlags.None, PageDescriptor.None);
+
+    public bool Found => Page != PageDescriptor.None;
+}

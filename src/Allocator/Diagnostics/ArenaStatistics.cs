@@ -1,0 +1,239 @@
+namespace Buddy;
+
+/// <summary>A consistent snapshot of one zone, taken under its lock.</summary>
+public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
+{
+    private readonly long[] freeBlocks;
+    private readonly long[] reportedBlocks;
+
+    internal ZoneStatistics(Zone zone, int maxOrder, long cachedPages)
+    {
+        Index = zone.Index;
+        StartPage = zone.StartPage;
+        Pages = zone.Pages;
+        // Pages in thread caches are free for users, though the zone has handed them out.
+        CachedPages = cachedPages;
+        FreePages = zone.FreePages + cachedPages;
+        AllocatedPages = zone.AllocatedPages - cachedPages;
+        PristinePages = zone.PristinePages;
+        Allocations = zone.Allocations;
+        Frees = zone.Frees;
+        FailedAllocations = zone.FailedAllocations;
+        MinWatermark = zone.MinWatermark;
+        LowWatermark = zone.LowWatermark;
+        MaxOrder = maxOrder;
+        ReportingPages = zone.ReportingPages;
+        ZeroSkippedBytes = zone.ZeroSkippedBytes;
+        SpinWaits = zone.SpinWaits;
+        SpinTime = TimeSpan.FromTicks(zone.SpinTicks);
+        LongestSpin = TimeSpan.FromTicks(zone.LongestSpinTicks);
+        freeBlocks = new long[(maxOrder + 1) * Migratetypes.Count];
+        reportedBlocks = new long[maxOrder + 1];
+        for (int order = 0; order <= maxOrder; order++)
+        {
+            for (int type = 0; type < Migratetypes.Count; type++)
+            {
+                freeBlocks[order * Migratetypes.Count + type] = zone.BlockCount(order, (Migratetype)type);
+                reportedBlocks[order] += zone.ReportedCount(order, (Migratetype)type);
+            }
+        }
+    }
+
+    public int Index { get; }
+    public long StartPage { get; }
+    public long Pages { get; }
+    /// <summary>Free pages, pristine and thread-cached ones included.</summary>
+    public long FreePages { get; }
+    /// <summary>Free pages of this zone held in thread caches.</summary>
+    public long CachedPages { get; }
+    public long AllocatedPages { get; }
+    /// <summary>Free pages in largest blocks never handed out since the arena was built.</summary>
+    public long PristinePages { get; }
+    public long Allocations { get; }
+    public long Frees { get; }
+    public long FailedAllocations { get; }
+    public long MinWatermark { get; }
+    public long LowWatermark { get; }
+    public int MaxOrder { get; }
+    /// <summary>Free pages mid-report (isolated or marked in place).</summary>
+    public long ReportingPages { get; }
+    /// <summary>Bytes of zeroed allocations served from memory known to be zero, so not cleared.</summary>
+    public long ZeroSkippedBytes { get; }
+    /// <summary>Allocations that waited for a block to come back from a report.</summary>
+    public long SpinWaits { get; }
+    public TimeSpan SpinTime { get; }
+    public TimeSpan LongestSpin { get; }
+
+    /// <summary>Free blocks of one order that have been reported (their memory handed back to the OS).</summary>
+    public long ReportedBlocks(int order) => reportedBlocks[order];
+
+    /// <summary>Reported free pages, all orders.</summary>
+    public long ReportedPages
+    {
+        get
+        {
+            long pages = 0;
+            for (int order = 0; order <= MaxOrder; order++) pages += reportedBlocks[order] << order;
+            return pages;
+        }
+    }
+
+    /// <summary>Free blocks of one order on one migratetype's list (pristine blocks are on no list).</summary>
+    public long FreeBlocks(int order, Migratetype type) => freeBlocks[order * Migratetypes.Count + (int)type];
+
+    /// <summary>Free blocks of one order on any list, plus pristine blocks at the largest order.</summary>
+    public long FreeBlocks(int order)
+    {
+        long sum = order == MaxOrder ? PristinePages >> MaxOrder : 0;
+        for (int type = 0; type < Migratetypes.Count; type++) sum += FreeBlocks(order, (Migratetype)type);
+        return sum;
+    }
+
+    public bool Equals(ZoneStatistics? other) => other is not null
+        && Index == other.Index && StartPage == other.StartPage && Pages == other.Pages
+        && FreePages == other.FreePages && AllocatedPages == other.AllocatedPages && CachedPages == other.CachedPages
+        && PristinePages == other.PristinePages && Allocations == other.Allocations
+        && Frees == other.Frees && FailedAllocations == other.FailedAllocations
+        && ReportingPages == other.ReportingPages && ZeroSkippedBytes == other.ZeroSkippedBytes
+        && SpinWaits == other.SpinWaits && SpinTime == other.SpinTime
+        && freeBlocks.AsSpan().SequenceEqual(other.freeBlocks)
+        && reportedBlocks.AsSpan().SequenceEqual(other.reportedBlocks);
+
+    public override bool Equals(object? obj) => Equals(obj as ZoneStatistics);
+
+    public override int GetHashCode() => HashCode.Combine(Index, FreePages, AllocatedPages, Allocations, Frees);
+}
+
+/// <summary>
+/// The counters of zones whose sections went offline, kept so that counters exporters read as
+/// monotonic never fall (an exporter reads a drop as a reset).
+/// </summary>
+internal struct OfflineZoneTotals
+{
+    public long Allocations, Frees, FailedAllocations, ZeroSkippedBytes, SpinWaits, SpinTicks, LongestSpinTicks;
+
+    /// <summary>Adds a zone's counters (its lock held, or the zone out of every caller's reach).</summary>
+    public void Add(Zone zone)
+    {
+        Allocations += zone.Allocations;
+        Frees += zone.Frees;
+        FailedAllocations += zone.FailedAllocations;
+        ZeroSkippedBytes += zone.ZeroSkippedBytes;
+        SpinWaits += zone.SpinWaits;
+        SpinTicks += zone.SpinTicks;
+        LongestSpinTicks = Math.Max(LongestSpinTicks, zone.LongestSpinTicks);
+    }
+}
+
+/// <summary>Sections online, the most there may be, and how many were added and removed so far.</summary>
+internal readonly record struct SectionCounts(int Online, int Maximum, long Added, long Removed, string? LastFailure);
+
+/// <summary>Allocator statistics: totals over the online sections, and per-zone detail by order and migratetype.</summary>
+public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
+{
+    internal ArenaStatistics(int pageSize, int maxOrder, IReadOnlyList<ZoneStatistics> zones,
+        long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes, SectionCounts sections, OfflineZoneTotals offline = default)
+    {
+        PageSize = pageSize;
+        MaxOrder = maxOrder;
+        OnlineSections = sections.Online;
+        MaximumSections = sections.Maximum;
+        SectionsAdded = sections.Added;
+        SectionsRemoved = sections.Removed;
+        LastSectionFailure = sections.LastFailure;
+        Zones = zones;
+        CacheAllocations = cacheAllocations;
+        CacheFrees = cacheFrees;
+        Allocations = cacheAllocations + offline.Allocations;
+        Frees = cacheFrees + offline.Frees;
+        ZeroSkippedBytes = cacheZeroSkippedBytes + offline.ZeroSkippedBytes;
+        FailedAllocations = offline.FailedAllocations;
+        SpinWaits = offline.SpinWaits;
+        SpinTime = TimeSpan.FromTicks(offline.SpinTicks);
+        LongestSpin = TimeSpan.FromTicks(offline.LongestSpinTicks);
+        foreach (ZoneStatistics zone in zones)
+        {
+            TotalPages += zone.Pages;
+            FreePages += zone.FreePages;
+            AllocatedPages += zone.AllocatedPages;
+            CachedPages += zone.CachedPages;
+            PristinePages += zone.PristinePages;
+            Allocations += zone.Allocations;
+            Frees += zone.Frees;
+            FailedAllocations += zone.FailedAllocations;
+            ReportedPages += zone.ReportedPages;
+            ReportingPages += zone.ReportingPages;
+            ZeroSkippedBytes += zone.ZeroSkippedBytes;
+            SpinWaits += zone.SpinWaits;
+            SpinTime += zone.SpinTime;
+            if (zone.LongestSpin > LongestSpin) LongestSpin = zone.LongestSpin;
+        }
+    }
+
+    public int PageSize { get; }
+    public int MaxOrder { get; }
+    /// <summary>The zones of the online sections.</summary>
+    public IReadOnlyList<ZoneStatistics> Zones { get; }
+    public int OnlineSections { get; }
+    public int MaximumSections { get; }
+    /// <summary>Sections brought online beyond the start size, ever.</summary>
+    public long SectionsAdded { get; }
+    /// <summary>Sections taken offline, ever.</summary>
+    public long SectionsRemoved { get; }
+    /// <summary>Why the last section that could not be added or taken offline failed, or null.</summary>
+    public string? LastSectionFailure { get; }
+    /// <summary>Pages online.</summary>
+    public long TotalPages { get; }
+    /// <summary>Free pages: on free lists, pristine, mid-report, or in thread caches.</summary>
+    public long FreePages { get; }
+    public long AllocatedPages { get; }
+    /// <summary>Free pages held in thread caches (counted in <see cref="FreePages"/>).</summary>
+    public long CachedPages { get; }
+    public long PristinePages { get; }
+    /// <summary>Allocations and frees served by thread caches (counted in <see cref="Allocations"/> and <see cref="Frees"/>).</summary>
+    public long CacheAllocations { get; }
+    public long CacheFrees { get; }
+    public long Allocations { get; }
+    public long Frees { get; }
+    public long FailedAllocations { get; }
+    public long ReportedPages { get; }
+    public long ReportingPages { get; }
+    public long ZeroSkippedBytes { get; }
+    public long SpinWaits { get; }
+    public TimeSpan SpinTime { get; }
+    public TimeSpan LongestSpin { get; }
+
+    public long ReportedBytes => ReportedPages * PageSize;
+
+    /// <summary>Bytes online: the start size plus the sections added and not removed.</summary>
+    public long OnlineBytes => TotalPages * PageSize;
+
+    /// <summary>Reported free blocks of one order across zones.</summary>
+    public long ReportedBlocks(int order) => Zones.Sum(z => z.ReportedBlocks(order));
+
+    public long FreeBytes => FreePages * PageSize;
+    public long AllocatedBytes => AllocatedPages * PageSize;
+
+    /// <summary>Free blocks of one order across zones (pristine blocks count at the largest order).</summary>
+    public long FreeBlocks(int order) => Zones.Sum(z => z.FreeBlocks(order));
+
+    /// <summary>Free blocks of one order and migratetype across zones.</summary>
+    public long FreeBlocks(int order, Migratetype type) => Zones.Sum(z => z.FreeBlocks(order, type));
+
+    /// <summary>Free pages in blocks of <paramref name="order"/> or larger.</summary>
+    public long FreePagesAtOrAbove(int order)
+    {
+        long pages = 0;
+        for (int o = order; o <= MaxOrder; o++) pages += FreeBlocks(o) << o;
+        return pages;
+    }
+
+    public bool Equals(ArenaStatistics? other) => other is not null
+        && PageSize == other.PageSize && MaxOrder == other.MaxOrder && Zones.SequenceEqual(other.Zones)
+        && OnlineSections == other.OnlineSections && SectionsAdded == other.SectionsAdded && SectionsRemoved == other.SectionsRemoved
+        && CacheAllocations == other.CacheAllocations && CacheFrees == other.CacheFrees && ZeroSkippedBytes == other.ZeroSkippedBytes;
+
+    public override bool Equals(object? obj) => Equals(obj as ArenaStatistics);
+
+    public override int GetHashCode() => HashCode.Combine(TotalPages, FreePages, AllocatedPages, Allocations);
+}

@@ -1,0 +1,156 @@
+using Buddy.Reporting.Scheduling;
+
+namespace Buddy.Reporting;
+
+/// <summary>What a pass did, and the work it left for a later one.</summary>
+/// <param name="CachesBusy">Busy threads' caches held blocks at the last timed pass.</param>
+/// <param name="YoungLeft">The last timed pass left unreported blocks freed in the current round.</param>
+internal readonly record struct PassReport(ReportingPassResult Result, bool CachesBusy, bool YoungLeft);
+
+/// <summary>
+/// One reporting pass over an arena (Linux's page_reporting_process_zone for every zone): drain the
+/// thread caches it may, then per zone hand scatterlists of isolated free blocks to the device until
+/// the zone has none, the budget is spent, a call fails or the pass is told to stop. One pass at a
+/// time: the caller holds the reporter's pass lock, which also guards the fields here.
+/// </summary>
+internal sealed class ReportingPass
+{
+    private readonly BuddyArena arena;
+    private readonly IReportingDevice device;
+    private readonly PageReporterOptions options;
+    private readonly TimeProvider time;
+    private readonly ReporterCounters counters;
+    private readonly ReporterInstruments instruments;
+    private readonly Action<string, Exception?> recordError;
+    private readonly FreeBlock[] batch;
+    private readonly ReportScatterlist reportScatterlist;
+    private readonly int reportOrder, floorOrder;
+    private bool cachesBusy, youngLeft;
+
+    public ReportingPass(BuddyArena arena, IReportingDevice device, PageReporterOptions options, TimeProvider time,
+        ReporterCounters counters, ReporterInstruments instruments, Action<string, Exception?> recordError)
+    {
+        (this.arena, this.device, this.options, this.time) = (arena, device, options, time);
+        (this.counters, this.instruments, this.recordError) = (counters, instruments, recordError);
+        reportOrder = options.ResolveReportOrder(arena);
+        floorOrder = options.ResolveFloorOrder(arena);
+        batch = new FreeBlock[options.Capacity];
+        reportScatterlist = ReportScatterlist;
+    }
+
+    /// <summary>Runs a pass of <paramref name="kind"/>; <paramref name="stopped"/> ends it after the scatterlist in hand.</summary>
+    public PassReport Run(PassKind kind, Func<bool> stopped)
+    {
+        var totals = new PassTotals();
+        bool deep = kind is PassKind.Idle or PassKind.Pressure;
+        // A timed pass reports what has been free for a delay; with no delay, everything.
+        bool timed = kind is PassKind.Automatic or PassKind.Caches;
+        bool agedOnly = timed && options.Delay > TimeSpan.Zero;
+        var scope = new PassScope(deep ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
+            IgnoreThreshold: !timed, AgedOnly: agedOnly);
+        if (timed) youngLeft = false;
+        bool worked;
+        // Blocks parked in thread caches go home first, so they can merge and be reported. Asked for
+        // a pass now, or short of memory, every cache goes. Otherwise a cache goes if its thread neither
+        // allocated nor freed since the last look: the previous pass, then (once what is free has been
+        // reported) the start of this one. Busy caches stay with their owners, and a pass comes back for them.
+        if (kind is PassKind.Now or PassKind.Pressure)
+        {
+            arena.DrainThreadCaches();
+            // Short of memory, free added sections go offline at once rather than after their idle
+            // time: all their memory goes back, and a PinnedArray section stops counting toward the GC's heap.
+            if (kind == PassKind.Pressure) arena.RemoveFreeSections();
+            worked = ReportZones(scope, stopped, ref totals);
+        }
+        else
+        {
+            arena.DrainIdleCaches();
+            worked = ReportZones(scope, stopped, ref totals);
+            (long drained, long busyBytes) = arena.DrainIdleCaches();
+            cachesBusy = busyBytes > 0;
+            if (drained > 0 && totals.Failures == 0 && !totals.BudgetExhausted) worked |= ReportZones(scope, stopped, ref totals);
+        }
+        if (!worked) return new PassReport(default, cachesBusy, youngLeft);
+        if (agedOnly) youngLeft = arena.HasYoungFreeBlocks(reportOrder);
+        counters.Pass(kind);
+        var result = new ReportingPassResult(totals.Blocks, totals.Bytes, totals.Calls, totals.Failures, totals.BudgetExhausted);
+        return new PassReport(result, cachesBusy, youngLeft);
+    }
+
+    /// <summary>What a pass may report: down to which order, how much, whether the threshold applies, and only blocks free for a delay.</summary>
+    private readonly record struct PassScope(int MinOrder, long Budget, bool IgnoreThreshold, bool AgedOnly);
+
+    private struct PassTotals
+    {
+        public long Blocks, Bytes, Calls, Failures;
+        public bool BudgetExhausted;
+    }
+
+    /// <summary>Reports what is free, zone by zone, within the pass budget; false when the threshold turned the pass away.</summary>
+    private bool ReportZones(PassScope scope, Func<bool> stopped, ref PassTotals totals)
+    {
+        if (!scope.IgnoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
+            return false;
+        for (int zone = 0; zone < arena.ZoneCount && totals.Failures == 0 && !totals.BudgetExhausted; zone++)
+        {
+            while (!stopped())
+            {
+                if (totals.Bytes >= scope.Budget)
+                {
+                    totals.BudgetExhausted = true;
+                    break;
+                }
+                ReportedBatch reported = arena.ReportFreeBlocks(zone, scope.MinOrder, options.Mode, batch, reportScatterlist, scope.AgedOnly);
+                if (reported.Blocks == 0) break;
+                totals.Calls++;
+                if (reported.Outcome == ReportOutcome.Failed)
+                {
+                    // Stop the pass: the blocks are back unreported, and the next pass retries them.
+                    totals.Failures++;
+                    break;
+                }
+                totals.Blocks += reported.Blocks;
+                totals.Bytes += reported.Bytes;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Hands one scatterlist to the device, outside every zone lock. Whatever the device does, even
+    /// throwing from a property, this returns an outcome, and the arena puts the blocks back by it.
+    /// </summary>
+    private ReportOutcome ReportScatterlist(ReadOnlySpan<FreeBlock> blocks)
+    {
+        long start = time.GetTimestamp();
+        ReportOutcome outcome = ReportOutcome.Failed;
+        try
+        {
+            if (device.Report(blocks)) outcome = device.ZeroesMemory ? ReportOutcome.ReportedZeroed : ReportOutcome.Reported;
+            else recordError($"{DeviceName()} reported failure for {blocks.Length} blocks", null);
+        }
+        catch (Exception e)
+        {
+            outcome = ReportOutcome.Failed;
+            recordError($"{DeviceName()} threw {e.GetType().Name}: {e.Message}", e);
+        }
+        TimeSpan took = time.GetElapsedTime(start);
+        long bytes = 0;
+        foreach (FreeBlock block in blocks) bytes += block.Length;
+        instruments.Duration.Record(took.TotalSeconds, new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
+        counters.DeviceCall(took, outcome == ReportOutcome.Failed, blocks.Length, bytes);
+        return outcome;
+    }
+
+    private string DeviceName()
+    {
+        try
+        {
+            return device.Name;
+        }
+        catch (Exception)
+        {
+            return device.GetType().Name;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using Buddy.Reporting;
+using Buddy.Reporting.Scheduling;
+
+namespace Buddy.Tests;
+
+/// <summary>The reporter's policy, driven synchronously: timestamps in, steps out, no thread or clock.</summary>
+public class ReportScheduleTests
+{
+    private const long Second = 1000;
+    private const long Delay = 2 * Second;
+
+    private static ReportSchedule Schedule(bool caches = false, bool idle = false, long delay = Delay, long idleTime = 10 * Second)
+    {
+        var schedule = new ReportSchedule(delay, idleTime, caches, idle, Second);
+        schedule.Park(0);
+        return schedule;
+    }
+
+    [Fact]
+    public void A_parked_schedule_with_nothing_to_look_at_waits_without_a_deadline()
+    {
+        ReporterStep step = Schedule().Next(5 * Second, requested: false, pressureSignaled: false, pressureLasts: false);
+        Assert.Equal(new ReporterStep(StepKind.Wait, long.MaxValue), step);
+    }
+
+    [Fact]
+    public void A_request_polls_pressure_then_waits_out_the_delay_advancing_the_round_halfway()
+    {
+        ReportSchedule s = Schedule();
+        Assert.Equal(StepKind.PollPressure, s.Next(100, true, false, false).Kind);
+        Assert.Equal(new ReporterStep(StepKind.Wait, 100 + Delay / 2), s.Next(100, true, false, false));
+        Assert.Equal(SchedulePhase.FirstHalf, s.Phase);
+        Assert.Equal(new ReporterStep(StepKind.Wait, 100 + Delay / 2), s.Next(100 + Delay / 2 - 1, true, false, false));
+        Assert.Equal(StepKind.AdvanceRound, s.Next(100 + Delay / 2, true, false, false).Kind);
+        Assert.Equal(new ReporterStep(StepKind.Wait, 100 + Delay), s.Next(100 + Delay / 2, true, false, false));
+        Assert.Equal(ReporterStep.PassOf(PassKind.Automatic), s.Next(100 + Delay, true, false, false));
+    }
+
+    [Fact]
+    public void A_clock_that_jumps_past_the_whole_delay_advances_the_round_and_passes_without_waiting_again()
+    {
+        ReportSchedule s = Schedule();
+        s.Next(0, true, false, false);
+        s.Next(0, true, false, false);
+        Assert.Equal(StepKind.AdvanceRound, s.Next(10 * Delay, true, false, false).Kind);
+        Assert.Equal(StepKind.Pass, s.Next(10 * Delay, true, false, false).Kind);
+    }
+
+    [Fact]
+    public void With_no_delay_a_request_passes_at_once()
+    {
+        ReportSchedule s = Schedule(delay: 0);
+        s.Next(7, true, false, false);
+        Assert.Equal(StepKind.AdvanceRound, s.Next(7, true, false, false).Kind);
+        Assert.Equal(ReporterStep.PassOf(PassKind.Automatic), s.Next(7, true, false, false));
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Pressure_when_a_request_is_seen_passes_at_once(bool signaled, bool lasts)
+    {
+        ReportSchedule s = Schedule();
+        s.Next(0, true, signaled, lasts);
+        Assert.Equal(ReporterStep.PassOf(PassKind.Pressure), s.Next(0, true, signaled, lasts));
+    }
+
+    [Fact]
+    public void A_pressure_signal_cuts_the_delay_short_and_makes_the_pass_a_pressure_pass()
+    {
+        ReportSchedule s = Schedule();
+        s.Next(0, true, false, false);
+        s.Next(0, true, false, false);
+        Assert.Equal(StepKind.AdvanceRound, s.Next(10, true, pressureSignaled: true, pressureLasts: true).Kind);
+        Assert.Equal(ReporterStep.PassOf(PassKind.Pressure), s.Next(10, true, true, true));
+    }
+
+    [Fact]
+    public void A_pressure_signal_wakes_a_parked_schedule_like_a_request()
+    {
+        ReportSchedule s = Schedule();
+        Assert.Equal(StepKind.PollPressure, s.Next(0, requested: false, pressureSignaled: true, pressureLasts: true).Kind);
+        Assert.Equal(ReporterStep.PassOf(PassKind.Pressure), s.Next(0, false, true, true));
+    }
+
+    [Fact]
+    public void Lasting_pressure_alone_does_not_wake_a_parked_schedule()
+    {
+        Assert.Equal(StepKind.Wait, Schedule().Next(0, requested: false, pressureSignaled: false, pressureLasts: true).Kind);
+    }
+
+    [Fact]
+    public void With_thread_caches_the_parked_schedule_looks_every_delay()
+    {
+        ReportSchedule s = Schedule(caches: true);
+        Assert.Equal(new ReporterStep(StepKind.Wait, Delay), s.Next(Delay - 1, false, false, false));
+        Assert.Equal(StepKind.Look, s.Next(Delay, false, false, false).Kind);
+        Assert.Null(s.Looked(Delay, cachesHoldMemory: false, operations: 1, pressure: false));
+        Assert.Equal(new ReporterStep(StepKind.Wait, 2 * Delay), s.Next(Delay, false, false, false));
+        Assert.Equal(StepKind.Look, s.Next(2 * Delay, false, false, false).Kind);
+        Assert.Equal(PassKind.Caches, s.Looked(2 * Delay, cachesHoldMemory: true, operations: 1, pressure: false));
+    }
+
+    [Fact]
+    public void With_no_delay_the_schedule_looks_every_second()
+    {
+        ReportSchedule s = Schedule(caches: true, delay: 0);
+        Assert.Equal(new ReporterStep(StepKind.Wait, Second), s.Next(0, false, false, false));
+    }
+
+    [Fact]
+    public void A_look_under_lasting_pressure_makes_a_pressure_pass()
+    {
+        ReportSchedule s = Schedule(caches: true);
+        s.Next(Delay, false, false, true);
+        Assert.Equal(PassKind.Pressure, s.Looked(Delay, cachesHoldMemory: true, operations: 0, pressure: true));
+    }
+
+    [Fact]
+    public void An_idle_pass_comes_once_per_idle_stretch_after_the_idle_time_without_operations()
+    {
+        ReportSchedule s = Schedule(idle: true, idleTime: 5 * Second);
+        Assert.Null(s.Looked(1 * Second, false, operations: 40, pressure: false));
+        Assert.Null(s.Looked(5 * Second, false, operations: 40, pressure: false));
+        Assert.Equal(PassKind.Idle, s.Looked(6 * Second, false, operations: 40, pressure: false));
+        Assert.Null(s.Looked(20 * Second, false, operations: 40, pressure: false));
+        // Activity starts a new stretch, measured from when it was seen.
+        Assert.Null(s.Looked(21 * Second, false, operations: 41, pressure: false));
+        Assert.Null(s.Looked(25 * Second, false, operations: 41, pressure: false));
+        Assert.Equal(PassKind.Idle, s.Looked(26 * Second, false, operations: 41, pressure: false));
+    }
+
+    [Fact]
+    public void Idle_reporting_is_off_when_the_idle_time_is_infinite()
+    {
+        ReportSchedule s = Schedule(idle: true, idleTime: -1);
+        Assert.Equal(new ReporterStep(StepKind.Wait, long.MaxValue), s.Next(0, false, false, false));
+        Assert.Null(s.Looked(100 * Second, false, 0, false));
+        Assert.Null(s.Looked(200 * Second, false, 0, false));
+    }
+
+    [Theory]
+    [InlineData(false, false, false, false, false)]
+    [InlineData(true, false, false, false, true)]
+    [InlineData(false, true, false, false, true)]
+    [InlineData(false, false, true, false, true)]
+    [InlineData(false, false, false, true, true)]
+    public void A_pass_asks_for_another_when_frees_asked_meanwhile_or_it_left_work(
+        bool requestedMeanwhile, bool budgetExhausted, bool cachesBusy, bool youngLeft, bool again)
+    {
+        ReportSchedule s = Schedule(caches: true);
+        var report = new PassReport(new ReportingPassResult(1, 4096, 1, 0, budgetExhausted), cachesBusy, youngLeft);
+        Assert.Equal(again, s.Passed(50, requestedMeanwhile, report));
+        Assert.Equal(SchedulePhase.Parked, s.Phase);
+        Assert.Equal(new ReporterStep(StepKind.Wait, 50 + Delay), s.Next(50, false, false, false));
+    }
+}
