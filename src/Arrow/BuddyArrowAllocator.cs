@@ -24,11 +24,13 @@ public sealed class BuddyArrowAllocator : MemoryAllocator, IDisposable
         pool = new BuddyMemoryPool(arena, ownsArena, owner: "arrow");
     }
 
+    /// <summary>The arena buffers come from.</summary>
     public BuddyArena Arena => pool.Arena;
 
     /// <summary>The largest buffer one allocation can return: the arena's largest block, at most 1 GiB.</summary>
     public int MaxBufferSize => pool.MaxBufferSize;
 
+    /// <inheritdoc/>
     protected override IMemoryOwner<byte> AllocateInternal(int length, out int bytesAllocated)
     {
         if (length > pool.MaxBufferSize)

@@ -11,11 +11,13 @@ public sealed class BuddyMemoryPoolFactory(BuddyArena arena) : IMemoryPoolFactor
 {
     private int poolsCreated;
 
+    /// <summary>The arena every pool rents from.</summary>
     public BuddyArena Arena { get; } = arena ?? throw new ArgumentNullException(nameof(arena));
 
     /// <summary>Pools made so far.</summary>
     public int PoolsCreated => Volatile.Read(ref poolsCreated);
 
+    /// <inheritdoc/>
     public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
     {
         var pool = new BuddyMemoryPool(Arena, ownsArena: false, owner: options?.Owner);

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 // Beside UseKestrel, where a web host's builder looks for its extensions.
 namespace Microsoft.AspNetCore.Hosting;
 
+/// <summary>Gives Kestrel its buffers from a Buddy arena.</summary>
 public static class BuddyWebHostBuilderExtensions
 {
     /// <summary>

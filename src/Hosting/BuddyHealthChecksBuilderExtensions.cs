@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
+/// <summary>Registers the arena and reporter health check.</summary>
 public static class BuddyHealthChecksBuilderExtensions
 {
     /// <summary>

@@ -3,12 +3,12 @@ using Buddy.Reporting;
 namespace Buddy.Hosting;
 
 /// <summary>
-/// What <see cref="BuddyServiceCollectionExtensions.AddBuddy"/> builds, bound from the <c>Buddy</c>
+/// What <c>services.AddBuddy()</c> builds, bound from the <c>Buddy</c>
 /// configuration section: <c>Buddy:Arena:*</c> for the arena, <c>Buddy:Reporter:*</c> for reporting.
 /// </summary>
 public sealed class BuddyOptions
 {
-    /// <summary>The configuration section <see cref="BuddyServiceCollectionExtensions.AddBuddy"/> binds by default.</summary>
+    /// <summary>The configuration section <c>services.AddBuddy()</c> binds by default.</summary>
     public const string SectionName = "Buddy";
 
     /// <summary>

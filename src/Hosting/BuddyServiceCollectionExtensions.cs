@@ -11,6 +11,7 @@ using Microsoft.Extensions.Options;
 // The namespace of service registration, so AddBuddy is found where AddLogging and AddOptions are.
 namespace Microsoft.Extensions.DependencyInjection;
 
+/// <summary>Registers a Buddy arena, its reporter and their options with a host.</summary>
 public static class BuddyServiceCollectionExtensions
 {
     /// <summary>

@@ -75,15 +75,19 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// <summary>The phase the thread waits in, or null while it works or is stopped (tests drive time from here).</summary>
     internal SchedulePhase? WaitingIn => thread is null ? null : signals.WaitingIn;
 
+    /// <summary>The reporting policy.</summary>
     public PageReporterOptions Options => options;
 
+    /// <summary>Where reported memory goes.</summary>
     public IReportingDevice Device => device;
 
+    /// <summary>The smallest order a timed pass reports.</summary>
     public int ReportOrder => reportOrder;
 
     /// <summary>The smallest order reported when the arena is idle or memory is short.</summary>
     public int FloorOrder => floorOrder;
 
+    /// <summary>Whether the background thread has been started and not stopped.</summary>
     public bool IsRunning => thread is not null;
 
     /// <summary>Starts the background thread; it runs a first pass one delay from now. Starting twice is harmless.</summary>
@@ -180,6 +184,7 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         }
     }
 
+    /// <summary>What the reporter has done since it was built.</summary>
     public ReporterStatistics GetStatistics() => counters.Snapshot();
 
     void IFreeBlockListener.OnFreeBlock(int zone, int order) => signals.RequestFromFree();

@@ -20,6 +20,7 @@ public sealed record PageReporterOptions
     /// <summary>Bytes reported at most in one pass; the rest waits for the next pass, one delay later.</summary>
     public long BudgetBytesPerPass { get; init; } = 4L << 30;
 
+    /// <summary>How blocks are held while the device works on them.</summary>
     public ReportingMode Mode { get; init; } = ReportingMode.Isolate;
 
     /// <summary>
@@ -144,6 +145,7 @@ public sealed record ReporterFailure(string Message, Exception? Exception);
 [Flags]
 public enum PressureSources
 {
+    /// <summary>No source: only <see cref="PageReporter.SignalPressure"/>.</summary>
     None = 0,
     /// <summary>The process's cgroup: usage against its limit (v1 and v2) and <c>memory.events</c> (v2).</summary>
     Cgroup = 1,
@@ -151,5 +153,6 @@ public enum PressureSources
     Psi = 2,
     /// <summary>The GC's view: <c>GCMemoryInfo.MemoryLoadBytes</c> against <c>HighMemoryLoadThresholdBytes</c>.</summary>
     GcMemoryLoad = 4,
+    /// <summary>Every source.</summary>
     All = Cgroup | Psi | GcMemoryLoad,
 }

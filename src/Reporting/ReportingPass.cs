@@ -3,6 +3,7 @@ using Buddy.Reporting.Scheduling;
 namespace Buddy.Reporting;
 
 /// <summary>What a pass did, and the work it left for a later one.</summary>
+/// <param name="Result">What the pass reported.</param>
 /// <param name="CachesBusy">Busy threads' caches held blocks at the last timed pass.</param>
 /// <param name="YoungLeft">The last timed pass left unreported blocks freed in the current round.</param>
 internal readonly record struct PassReport(ReportingPassResult Result, bool CachesBusy, bool YoungLeft);

@@ -6,7 +6,7 @@ using System.Runtime.CompilerServices;
 namespace Buddy;
 
 /// <summary>
-/// A <see cref="MemoryPool{T}"/> of bytes over an arena. <see cref="Rent"/> hands out the smallest
+/// A <see cref="MemoryPool{T}"/> of bytes over an arena. <see cref="Rent(int)"/> hands out the smallest
 /// block that holds the request, and the owner's memory is the whole block. Over a
 /// <see cref="ArenaBacking.PinnedArray"/> arena every block's memory is array-backed
 /// (<c>MemoryMarshal.TryGetArray</c> succeeds, as Kestrel's socket transport requires); over native
@@ -55,6 +55,7 @@ public sealed class BuddyMemoryPool : MemoryPool<byte>
         MaxBufferSize = (int)largest;
     }
 
+    /// <summary>The arena the pool rents from.</summary>
     public BuddyArena Arena => arena;
 
     /// <summary>Who rents from this pool, as given when it was made.</summary>

@@ -93,20 +93,27 @@ public sealed unsafe partial class BuddyArena : IDisposable
     public long Size => options.Size;
     /// <summary>The most the arena may grow to.</summary>
     public long MaximumSize => options.ResolvedMaximumSize;
+    /// <summary>Bytes in each section: the unit the arena grows and shrinks by.</summary>
     public long SectionSize => options.ResolvedSectionSize;
     /// <summary>Sections online now.</summary>
     public int OnlineSections => online.BySlot.Length;
     /// <summary>Bytes online now: the start size plus the sections added and not yet removed.</summary>
     public long OnlineBytes => online.Bytes;
+    /// <summary>Bytes in a page: a block of order n is PageSize &lt;&lt; n bytes.</summary>
     public int PageSize => options.PageSize;
+    /// <summary>The largest order handed out.</summary>
     public int MaxOrder => options.MaxOrder;
+    /// <summary>The order of a pageblock: the unit a migratetype owns, and the default report order.</summary>
     public int PageblockOrder => options.PageblockOrder;
     /// <summary>Zone indices: every section slot's zones, online or not (offline ones hold nothing).</summary>
     public int ZoneCount => zoneTable.Length;
     /// <summary>Pages online now.</summary>
     public long TotalPages => online.Bytes >> pageShift;
+    /// <summary>The options the arena was built with.</summary>
     public ArenaOptions Options => options;
+    /// <summary>Bytes in a block of <see cref="MaxOrder"/>.</summary>
     public long LargestBlockBytes => options.LargestBlockBytes;
+    /// <summary>Whether Dispose has begun: every call but statistics and Dispose then throws.</summary>
     public bool IsDisposed => Volatile.Read(ref disposed) != 0;
 
     internal PageMap PageMap => map;

@@ -11,8 +11,11 @@ namespace Buddy;
 /// </summary>
 public static class ArenaMetrics
 {
+    /// <summary>The meter every Buddy instrument is on.</summary>
     public const string MeterName = "Buddy.Allocator";
+    /// <summary>Tags every measurement with the arena's <see cref="BuddyArena.Name"/>.</summary>
     public const string ArenaTag = "buddy.arena";
+    /// <summary>Tags per-order measurements with the block order.</summary>
     public const string OrderTag = "buddy.order";
     /// <summary>Tags <c>buddy.pool.*</c> measurements with the pool's owner ("kestrel" for Kestrel's pools).</summary>
     public const string PoolOwnerTag = "buddy.pool.owner";

@@ -1,7 +1,7 @@
 namespace Buddy;
 
 /// <summary>A consistent snapshot of one zone, taken under its lock.</summary>
-public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
+public sealed class ZoneStatistics
 {
     private readonly long[] freeBlocks;
     private readonly long[] reportedBlocks;
@@ -39,21 +39,29 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         }
     }
 
+    /// <summary>The zone's index in the arena's zone table.</summary>
     public int Index { get; }
+    /// <summary>The zone's first page, as a page index in the arena.</summary>
     public long StartPage { get; }
+    /// <summary>Pages in the zone.</summary>
     public long Pages { get; }
     /// <summary>Free pages, pristine and thread-cached ones included.</summary>
     public long FreePages { get; }
     /// <summary>Free pages of this zone held in thread caches.</summary>
     public long CachedPages { get; }
+    /// <summary>Pages allocated (blocks handed out or held by thread caches count as allocated in their zone).</summary>
     public long AllocatedPages { get; }
     /// <summary>Free pages in largest blocks never handed out since the arena was built.</summary>
     public long PristinePages { get; }
+    /// <summary>Allocations served, ever.</summary>
     public long Allocations { get; }
+    /// <summary>Frees, ever.</summary>
     public long Frees { get; }
+    /// <summary>Allocations that found no block, ever.</summary>
     public long FailedAllocations { get; }
-    public long MinWatermark { get; }
-    public long LowWatermark { get; }
+    internal long MinWatermark { get; }
+    internal long LowWatermark { get; }
+    /// <summary>The largest order.</summary>
     public int MaxOrder { get; }
     /// <summary>Free pages mid-report (isolated or marked in place).</summary>
     public long ReportingPages { get; }
@@ -61,7 +69,9 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
     public long ZeroSkippedBytes { get; }
     /// <summary>Allocations that waited for a block to come back from a report.</summary>
     public long SpinWaits { get; }
+    /// <summary>Time allocations spent waiting for blocks mid-report.</summary>
     public TimeSpan SpinTime { get; }
+    /// <summary>The longest such wait.</summary>
     public TimeSpan LongestSpin { get; }
 
     /// <summary>Free blocks of one order that have been reported (their memory handed back to the OS).</summary>
@@ -89,7 +99,8 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         return sum;
     }
 
-    public bool Equals(ZoneStatistics? other) => other is not null
+    /// <summary>Whether every counter and list count matches (tests compare a snapshot before and after a refused call).</summary>
+    internal bool SameAs(ZoneStatistics? other) => other is not null
         && Index == other.Index && StartPage == other.StartPage && Pages == other.Pages
         && FreePages == other.FreePages && AllocatedPages == other.AllocatedPages && CachedPages == other.CachedPages
         && PristinePages == other.PristinePages && Allocations == other.Allocations
@@ -98,10 +109,6 @@ public sealed class ZoneStatistics : IEquatable<ZoneStatistics>
         && SpinWaits == other.SpinWaits && SpinTime == other.SpinTime
         && freeBlocks.AsSpan().SequenceEqual(other.freeBlocks)
         && reportedBlocks.AsSpan().SequenceEqual(other.reportedBlocks);
-
-    public override bool Equals(object? obj) => Equals(obj as ZoneStatistics);
-
-    public override int GetHashCode() => HashCode.Combine(Index, FreePages, AllocatedPages, Allocations, Frees);
 }
 
 /// <summary>
@@ -129,7 +136,7 @@ internal struct OfflineZoneTotals
 internal readonly record struct SectionCounts(int Online, int Maximum, long Added, long Removed, string? LastFailure);
 
 /// <summary>Allocator statistics: totals over the online sections, and per-zone detail by order and migratetype.</summary>
-public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
+public sealed class ArenaStatistics
 {
     internal ArenaStatistics(int pageSize, int maxOrder, IReadOnlyList<ZoneStatistics> zones,
         long cacheAllocations, long cacheFrees, long cacheZeroSkippedBytes, SectionCounts sections, OfflineZoneTotals offline = default)
@@ -170,11 +177,15 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
         }
     }
 
+    /// <summary>Bytes in a page.</summary>
     public int PageSize { get; }
+    /// <summary>The largest order.</summary>
     public int MaxOrder { get; }
     /// <summary>The zones of the online sections.</summary>
     public IReadOnlyList<ZoneStatistics> Zones { get; }
+    /// <summary>Sections online.</summary>
     public int OnlineSections { get; }
+    /// <summary>Sections the arena may have online at most.</summary>
     public int MaximumSections { get; }
     /// <summary>Sections brought online beyond the start size, ever.</summary>
     public long SectionsAdded { get; }
@@ -186,23 +197,36 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     public long TotalPages { get; }
     /// <summary>Free pages: on free lists, pristine, mid-report, or in thread caches.</summary>
     public long FreePages { get; }
+    /// <summary>Pages allocated (blocks handed out or held by thread caches count as allocated in their zone).</summary>
     public long AllocatedPages { get; }
     /// <summary>Free pages held in thread caches (counted in <see cref="FreePages"/>).</summary>
     public long CachedPages { get; }
+    /// <summary>Free pages in largest blocks never handed out.</summary>
     public long PristinePages { get; }
     /// <summary>Allocations and frees served by thread caches (counted in <see cref="Allocations"/> and <see cref="Frees"/>).</summary>
     public long CacheAllocations { get; }
+    /// <summary>Frees taken by thread caches.</summary>
     public long CacheFrees { get; }
+    /// <summary>Allocations served, ever.</summary>
     public long Allocations { get; }
+    /// <summary>Frees, ever.</summary>
     public long Frees { get; }
+    /// <summary>Allocations that found no block, ever.</summary>
     public long FailedAllocations { get; }
+    /// <summary>Free pages whose memory was handed back to the OS.</summary>
     public long ReportedPages { get; }
+    /// <summary>Free pages mid-report.</summary>
     public long ReportingPages { get; }
+    /// <summary>Bytes of zeroed allocations served from memory known to be zero.</summary>
     public long ZeroSkippedBytes { get; }
+    /// <summary>Allocations that waited for a block mid-report.</summary>
     public long SpinWaits { get; }
+    /// <summary>Time allocations spent waiting for blocks mid-report.</summary>
     public TimeSpan SpinTime { get; }
+    /// <summary>The longest such wait.</summary>
     public TimeSpan LongestSpin { get; }
 
+    /// <summary>Bytes of <see cref="ReportedPages"/>.</summary>
     public long ReportedBytes => ReportedPages * PageSize;
 
     /// <summary>Bytes online: the start size plus the sections added and not removed.</summary>
@@ -211,7 +235,9 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
     /// <summary>Reported free blocks of one order across zones.</summary>
     public long ReportedBlocks(int order) => Zones.Sum(z => z.ReportedBlocks(order));
 
+    /// <summary>Bytes of <see cref="FreePages"/>.</summary>
     public long FreeBytes => FreePages * PageSize;
+    /// <summary>Bytes of <see cref="AllocatedPages"/>.</summary>
     public long AllocatedBytes => AllocatedPages * PageSize;
 
     /// <summary>Free blocks of one order across zones (pristine blocks count at the largest order).</summary>
@@ -228,12 +254,10 @@ public sealed class ArenaStatistics : IEquatable<ArenaStatistics>
         return pages;
     }
 
-    public bool Equals(ArenaStatistics? other) => other is not null
-        && PageSize == other.PageSize && MaxOrder == other.MaxOrder && Zones.SequenceEqual(other.Zones)
+    /// <summary>Whether every counter of every zone matches (tests compare a snapshot before and after a refused call).</summary>
+    internal bool SameAs(ArenaStatistics? other) => other is not null
+        && PageSize == other.PageSize && MaxOrder == other.MaxOrder && Zones.Count == other.Zones.Count
+        && Zones.Zip(other.Zones).All(pair => pair.First.SameAs(pair.Second))
         && OnlineSections == other.OnlineSections && SectionsAdded == other.SectionsAdded && SectionsRemoved == other.SectionsRemoved
         && CacheAllocations == other.CacheAllocations && CacheFrees == other.CacheFrees && ZeroSkippedBytes == other.ZeroSkippedBytes;
-
-    public override bool Equals(object? obj) => Equals(obj as ArenaStatistics);
-
-    public override int GetHashCode() => HashCode.Combine(TotalPages, FreePages, AllocatedPages, Allocations);
 }

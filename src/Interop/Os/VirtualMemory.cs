@@ -9,6 +9,7 @@ public readonly record struct Mapping(nint Base, nuint Length, nint MappedBase, 
 /// <summary>Portable virtual-memory primitives over <see cref="Libc"/> and <see cref="Kernel32"/>.</summary>
 public static unsafe class VirtualMemory
 {
+    /// <summary>The OS page size.</summary>
     public static int PageSize { get; } = Environment.SystemPageSize;
 
     /// <summary>
@@ -38,6 +39,7 @@ public static unsafe class VirtualMemory
         return new Mapping(aligned, length, mapped, mappedLength);
     }
 
+    /// <summary>Unmaps what <see cref="Map"/> mapped, alignment slack included.</summary>
     public static void Unmap(Mapping mapping)
     {
         bool ok = OperatingSystem.IsWindows()

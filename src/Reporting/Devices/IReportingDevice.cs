@@ -7,10 +7,12 @@ namespace Buddy.Reporting;
 /// </summary>
 public interface IReportingDevice
 {
+    /// <summary>What the device is, for statistics and logs.</summary>
     string Name { get; }
 
     /// <summary>True when reported private anonymous memory reads as zero afterwards (MADV_DONTNEED).</summary>
     bool ZeroesMemory { get; }
 
+    /// <summary>Reports one scatterlist; true only when every range was reported.</summary>
     bool Report(ReadOnlySpan<FreeBlock> ranges);
 }

@@ -20,8 +20,10 @@ public sealed class MadviseDontNeedDevice : IReportingDevice, IDisposable
         vectored = pidfd is not null;
     }
 
+    /// <inheritdoc/>
     public string Name => vectored ? "madvise-dontneed (process_madvise)" : "madvise-dontneed";
 
+    /// <inheritdoc/>
     public bool ZeroesMemory => true;
 
     /// <summary>True while scatterlists go down in one process_madvise call.</summary>
@@ -30,6 +32,7 @@ public sealed class MadviseDontNeedDevice : IReportingDevice, IDisposable
     /// <summary>System calls made so far.</summary>
     public long Syscalls => Interlocked.Read(ref syscalls);
 
+    /// <inheritdoc/>
     public bool Report(ReadOnlySpan<FreeBlock> ranges)
     {
         int done = vectored ? ReportVectored(ranges) : 0;
@@ -76,5 +79,6 @@ public sealed class MadviseDontNeedDevice : IReportingDevice, IDisposable
         return whole;
     }
 
+    /// <inheritdoc/>
     public void Dispose() => pidfd?.Dispose();
 }

@@ -8,15 +8,19 @@ namespace Buddy.Reporting.Devices;
 /// </summary>
 public sealed class MadviseFreeDevice : IReportingDevice
 {
+    /// <summary>A device for Linux; elsewhere it throws <see cref="PlatformNotSupportedException"/>.</summary>
     public MadviseFreeDevice()
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("MADV_FREE reporting needs Linux.");
     }
 
+    /// <inheritdoc/>
     public string Name => "madvise-free";
 
+    /// <inheritdoc/>
     public bool ZeroesMemory => false;
 
+    /// <inheritdoc/>
     public bool Report(ReadOnlySpan<FreeBlock> ranges)
     {
         foreach (FreeBlock range in ranges)

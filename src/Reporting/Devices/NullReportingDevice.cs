@@ -6,9 +6,12 @@ namespace Buddy.Reporting.Devices;
 /// </summary>
 public sealed class NullReportingDevice : IReportingDevice
 {
+    /// <inheritdoc/>
     public string Name => "none";
 
+    /// <inheritdoc/>
     public bool ZeroesMemory => false;
 
+    /// <inheritdoc/>
     public bool Report(ReadOnlySpan<FreeBlock> ranges) => true;
 }
