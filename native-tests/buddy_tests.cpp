@@ -466,6 +466,26 @@ TEST(Reporting, BackgroundThreadReportsAfterTheDelay) {
     EXPECT_EQ(BUDDY_OK, buddy_reporter_stop(arena));
 }
 
+TEST(Reporting, WithTheHintTierFreedMemoryIsHintedAndThenReported) {
+    // The timed report tier takes only hinted memory: a report means the hint pass ran first.
+    buddy_options options = Options(16 * MiB, BUDDY_FLAG_HUGE_PAGES | BUDDY_FLAG_POPULATE);
+    options.report_delay_ms = 100;
+    options.hint_delay_ms = 20;
+    options.idle_ms = UINT32_MAX;
+    options.pressure = BUDDY_PRESSURE_OFF;
+    Arena arena(options);
+    ASSERT_EQ(BUDDY_OK, buddy_reporter_start(arena));
+    FreeTouchedBlocks(arena, 2);
+    for (int i = 0; i < 3000 && Stats(arena).reported_bytes < 8 * MiB; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(8 * MiB, Stats(arena).reported_bytes);
+    EXPECT_EQ(BUDDY_OK, buddy_reporter_stop(arena));
+    // Reported blocks come back faulted in at once (BUDDY_FLAG_POPULATE), and read as zero.
+    void* block = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc_order(arena, 10, &block));
+    EXPECT_EQ(0, static_cast<unsigned char*>(block)[4 * MiB - 1]);
+    EXPECT_EQ(BUDDY_OK, buddy_free(arena, block));
+}
+
 TEST(Threads, ManyPthreadsAllocateAtOnceWithoutSharingABlock) {
     buddy_options options = Options(128 * MiB);
     options.zone_count = 2;

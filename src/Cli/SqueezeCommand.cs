@@ -23,11 +23,12 @@ internal static class SqueezeCommand
         var stepMs = new Option<int>("--step-ms") { Description = "Pause between steps, ms.", DefaultValueFactory = _ => 10 };
         var delay = new Option<int>("--delay-ms") { Description = "Reporter delay, ms.", DefaultValueFactory = _ => 3_600_000 };
         var pressure = new Option<bool>("--pressure") { Description = "Listen to memory pressure (every source); off: the delay alone.", DefaultValueFactory = _ => true };
+        var hintMs = new Option<int>("--hint-ms") { Description = "Hint delay, ms: free memory is offered to the kernel (MADV_FREE) this long after it is freed; -1: no hint tier.", DefaultValueFactory = _ => -1 };
         var pollMs = new Option<int>("--poll-ms") { Description = "Pressure poll interval, ms.", DefaultValueFactory = _ => 50 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var command = new Command("squeeze", "Frees a burst and takes as much again from outside the arena: survives a cap only if the burst goes back in time.")
         {
-            burst, outside, step, stepMs, delay, pressure, pollMs, json,
+            burst, outside, step, stepMs, delay, pressure, hintMs, pollMs, json,
         };
         command.SetAction(parse =>
         {
@@ -45,6 +46,7 @@ internal static class SqueezeCommand
                 IdleTime = Timeout.InfiniteTimeSpan,
                 PressureSources = parse.GetValue(pressure) ? PressureSources.All : PressureSources.None,
                 PressurePollInterval = TimeSpan.FromMilliseconds(parse.GetValue(pollMs)),
+                HintDelay = parse.GetValue(hintMs) < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(parse.GetValue(hintMs)),
             });
             reporter.Start();
             var clock = Stopwatch.StartNew();
@@ -65,11 +67,12 @@ internal static class SqueezeCommand
                     burst_bytes = burstBytes,
                     outside_bytes = outsideBytes,
                     reported_bytes = arena.GetStatistics().ReportedBytes,
+                    hinted_bytes = stats.HintedBytes,
                     pressure_signals = stats.PressureSignals,
                     pressure_passes = stats.PressurePasses,
                 };
                 Console.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(result)
-                    : $"survived: {outsideBytes >> 20} MiB outside after {burstBytes >> 20} MiB freed; {result.reported_bytes >> 20} MiB reported in {result.pressure_passes} pressure passes ({result.pressure_signals} signals)");
+                    : $"survived: {outsideBytes >> 20} MiB outside after {burstBytes >> 20} MiB freed; {result.reported_bytes >> 20} MiB reported in {result.pressure_passes} pressure passes ({result.pressure_signals} signals), {result.hinted_bytes >> 20} MiB hinted");
                 return 0;
             }
             finally

@@ -38,6 +38,8 @@ internal sealed class NativeArena
             Backing = options.Backing == 1 ? ArenaBacking.Reserve : ArenaBacking.AlignedAlloc,
             PoisonFreedMemory = (options.Flags & NativeOptions.Poison) != 0,
             ValidateOnFree = (options.Flags & NativeOptions.Validate) != 0,
+            TransparentHugePages = (options.Flags & NativeOptions.HugePages) != 0,
+            PopulateReportedBlocks = (options.Flags & NativeOptions.Populate) != 0,
             ReportWaitTimeout = options.ReportWaitTimeoutMs == 0 ? TimeSpan.FromSeconds(30) : TimeSpan.FromMilliseconds(options.ReportWaitTimeoutMs),
         });
         reporterOptions = new PageReporterOptions
@@ -58,6 +60,7 @@ internal sealed class NativeArena
                 uint bits when (bits & NativeOptions.PressureOff) != 0 => PressureSources.None,
                 uint bits => (PressureSources)bits,
             },
+            HintDelay = options.HintDelayMs == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(options.HintDelayMs),
         };
         try
         {

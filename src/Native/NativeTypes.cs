@@ -34,9 +34,11 @@ internal struct NativeOptions
     public uint FloorKiB;
     public uint IdleMs;
     public uint Pressure;
+    /// <summary>The hint tier's delay; 0: no hint tier.</summary>
+    public uint HintDelayMs;
 
-    public const uint Poison = 1, Validate = 2, InPlace = 4;
-    public const uint KnownFlags = Poison | Validate | InPlace;
+    public const uint Poison = 1, Validate = 2, InPlace = 4, HugePages = 8, Populate = 16;
+    public const uint KnownFlags = Poison | Validate | InPlace | HugePages | Populate;
     public const uint PressureCgroup = 1, PressurePsi = 2, PressureGc = 4, PressureOff = 8;
     public const uint KnownPressure = PressureCgroup | PressurePsi | PressureGc | PressureOff;
 

@@ -43,7 +43,12 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     /// <param name="device">Where reported memory goes.</param>
     /// <param name="options">Reporting policy; null takes the defaults.</param>
     /// <param name="timeProvider">The clock for the delay and device timings; null takes the arena's.</param>
-    public PageReporter(BuddyArena arena, IReportingDevice device, PageReporterOptions? options = null, TimeProvider? timeProvider = null)
+    /// <param name="hintDevice">
+    /// Where the hint tier offers memory, when <see cref="PageReporterOptions.HintDelay"/> turns it on;
+    /// null takes <see cref="Devices.ReportingDevices.CreateDefaultHint"/> (MADV_FREE on Linux).
+    /// </param>
+    public PageReporter(BuddyArena arena, IReportingDevice device, PageReporterOptions? options = null, TimeProvider? timeProvider = null,
+        IReportingDevice? hintDevice = null)
     {
         ArgumentNullException.ThrowIfNull(arena);
         ArgumentNullException.ThrowIfNull(device);
@@ -58,9 +63,11 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         floorOrder = options.ResolveFloorOrder(arena);
         instruments = ReporterInstruments.For(arena.Meter);
         signals = new ReporterSignals(time);
-        pass = new ReportingPass(arena, device, options, time, counters, instruments, RecordError);
+        HintDevice = options.Hints ? hintDevice ?? Devices.ReportingDevices.CreateDefaultHint() : null;
+        pass = new ReportingPass(arena, device, HintDevice, options, time, counters, instruments, RecordError);
         episodes = new PressureEpisodes(time, 2 * options.PressurePollInterval, RaisePressureChanged);
-        arena.Subscribe(this, reportOrder);
+        // With the hint tier, fragments down to the floor order ask for a pass too.
+        arena.Subscribe(this, options.Hints ? floorOrder : reportOrder);
         instruments.Register(this);
     }
 
@@ -80,6 +87,9 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
 
     /// <summary>Where reported memory goes.</summary>
     public IReportingDevice Device => device;
+
+    /// <summary>Where the hint tier offers memory, or null when <see cref="PageReporterOptions.HintDelay"/> leaves the tier off.</summary>
+    public IReportingDevice? HintDevice { get; }
 
     /// <summary>The smallest order a timed pass reports.</summary>
     public int ReportOrder => reportOrder;

@@ -38,6 +38,19 @@ public sealed record PageReporterOptions
     public TimeSpan IdleTime { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// The hint tier: how long a free block (down to <see cref="FloorOrder"/>, fragments included)
+    /// stays unused before it is offered to the OS with MADV_FREE (MEM_RESET on Windows). The OS takes
+    /// hinted memory only when a charge needs it, and memory reused first costs nothing. With the tier
+    /// on, the timed report tier hands back only memory that has stayed hinted for <see cref="Delay"/>;
+    /// idleness, pressure and ReportNow report everything as before.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> (the default): no hint tier.
+    /// </summary>
+    public TimeSpan HintDelay { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>Whether the hint tier runs (<see cref="HintDelay"/> is not infinite).</summary>
+    public bool Hints => HintDelay != Timeout.InfiniteTimeSpan;
+
+    /// <summary>
     /// Which memory pressure sources the reporter listens to. Under pressure it reports at once, down to
     /// <see cref="FloorOrder"/>, with no budget; <see cref="PageReporter.SignalPressure"/> works whatever this says.
     /// </summary>
@@ -56,9 +69,12 @@ public sealed record PageReporterOptions
     /// </summary>
     public int PressurePercent { get; init; } = 90;
 
-    internal int ResolveReportOrder(BuddyArena arena) => ReportOrder ?? arena.PageblockOrder;
+    internal int ResolveReportOrder(BuddyArena arena) => HugePageFloor(arena, ReportOrder ?? arena.PageblockOrder);
 
-    internal int ResolveFloorOrder(BuddyArena arena) => Math.Min(ResolveReportOrder(arena), FloorOrder ?? DefaultFloorOrder(arena.Options));
+    internal int ResolveFloorOrder(BuddyArena arena) => HugePageFloor(arena, Math.Min(ResolveReportOrder(arena), FloorOrder ?? DefaultFloorOrder(arena.Options)));
+
+    /// <summary>Over huge pages, nothing below a pageblock is hinted or reported: it would split a huge page.</summary>
+    private static int HugePageFloor(BuddyArena arena, int order) => arena.Options.TransparentHugePages ? Math.Max(order, arena.PageblockOrder) : order;
 
     /// <summary>The order of 64 KiB blocks, or 0 when pages are that large already.</summary>
     private static int DefaultFloorOrder(ArenaOptions arena) => Math.Max(0, System.Numerics.BitOperations.Log2((uint)Math.Max(1, (64 << 10) / arena.PageSize)));
@@ -99,6 +115,8 @@ public sealed record PageReporterOptions
         int reportOrder = ReportOrder ?? arena.PageblockOrder;
         if (FloorOrder is { } floor && (floor < 0 || floor > reportOrder))
             return new OptionError(nameof(FloorOrder), floor, $"FloorOrder must be between 0 and the report order ({reportOrder}).");
+        if (HintDelay != Timeout.InfiniteTimeSpan && (HintDelay < TimeSpan.Zero || HintDelay > TimeSpan.FromHours(1)))
+            return new OptionError(nameof(HintDelay), HintDelay, "HintDelay must be between zero and one hour, or Timeout.InfiniteTimeSpan (no hint tier).");
         if (IdleTime < TimeSpan.Zero && IdleTime != Timeout.InfiniteTimeSpan)
             return new OptionError(nameof(IdleTime), IdleTime, "IdleTime must be zero or more, or Timeout.InfiniteTimeSpan.");
         if ((PressureSources & ~PressureSources.All) != 0)
@@ -120,6 +138,8 @@ public readonly record struct ReportingPassResult(long ReportedBlocks, long Repo
 /// count the passes that reported down to the floor order because the arena was idle or memory was
 /// short; <paramref name="PressureSignals"/> counts the times a source (or the host) said it was.
 /// <paramref name="FailuresInARow"/> is the device calls that failed since the last one that did not.
+/// The hint tier's figures are apart: <paramref name="HintPasses"/>, the blocks and bytes offered to the
+/// OS (<paramref name="HintedBlocks"/>, <paramref name="HintedBytes"/>) and the hint calls that failed.
 /// </summary>
 public sealed record ReporterStatistics(
     long Passes,
@@ -134,7 +154,11 @@ public sealed record ReporterStatistics(
     long IdlePasses = 0,
     long PressurePasses = 0,
     long PressureSignals = 0,
-    long FailuresInARow = 0);
+    long FailuresInARow = 0,
+    long HintPasses = 0,
+    long HintedBlocks = 0,
+    long HintedBytes = 0,
+    long FailedHints = 0);
 
 /// <summary>A failed device call or pass: what <see cref="PageReporter.Failed"/> hands its handlers.</summary>
 /// <param name="Message">What failed, as kept in <see cref="ReporterStatistics.LastError"/>.</param>

@@ -6,6 +6,7 @@ internal sealed class ReporterCounters
     private readonly Lock gate = new();
     private long passes, deviceCalls, reportedBlocks, reportedBytes, failedReports, failuresInARow;
     private long deviceTicks, longestDeviceTicks, passTicks, idlePasses, pressurePasses, pressureSignals;
+    private long hintPasses, hintedBlocks, hintedBytes, failedHints;
     private string? lastError;
 
     public void DeviceCall(TimeSpan took, bool failed, int blocks, long bytes)
@@ -29,10 +30,30 @@ internal sealed class ReporterCounters
         }
     }
 
+    /// <summary>A call to the hint device: offered blocks count apart from reported ones.</summary>
+    public void HintCall(bool failed, int blocks, long bytes)
+    {
+        lock (gate)
+        {
+            if (failed)
+            {
+                failedHints++;
+                return;
+            }
+            hintedBlocks += blocks;
+            hintedBytes += bytes;
+        }
+    }
+
     public void Pass(Scheduling.PassKind kind)
     {
         lock (gate)
         {
+            if (kind == Scheduling.PassKind.Hint)
+            {
+                hintPasses++;
+                return;
+            }
             passes++;
             if (kind == Scheduling.PassKind.Idle) idlePasses++;
             if (kind == Scheduling.PassKind.Pressure) pressurePasses++;
@@ -56,6 +77,7 @@ internal sealed class ReporterCounters
         lock (gate)
             return new ReporterStatistics(passes, deviceCalls, reportedBlocks, reportedBytes, failedReports,
                 TimeSpan.FromTicks(deviceTicks), TimeSpan.FromTicks(longestDeviceTicks), lastError, TimeSpan.FromTicks(passTicks),
-                idlePasses, pressurePasses, Interlocked.Read(ref pressureSignals), failuresInARow);
+                idlePasses, pressurePasses, Interlocked.Read(ref pressureSignals), failuresInARow,
+                hintPasses, hintedBlocks, hintedBytes, failedHints);
     }
 }

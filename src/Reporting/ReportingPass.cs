@@ -6,7 +6,8 @@ namespace Buddy.Reporting;
 /// <param name="Result">What the pass reported.</param>
 /// <param name="CachesBusy">Busy threads' caches held blocks at the last timed pass.</param>
 /// <param name="YoungLeft">The last timed pass left unreported blocks freed in the current round.</param>
-internal readonly record struct PassReport(ReportingPassResult Result, bool CachesBusy, bool YoungLeft);
+/// <param name="HintedLeft">With the hint tier: hinted memory of report order or more is left to report.</param>
+internal readonly record struct PassReport(ReportingPassResult Result, bool CachesBusy, bool YoungLeft, bool HintedLeft = false);
 
 /// <summary>
 /// One reporting pass over an arena (Linux's page_reporting_process_zone for every zone): drain the
@@ -18,38 +19,69 @@ internal sealed class ReportingPass
 {
     private readonly BuddyArena arena;
     private readonly IReportingDevice device;
+    private readonly IReportingDevice? hintDevice;
     private readonly PageReporterOptions options;
     private readonly TimeProvider time;
     private readonly ReporterCounters counters;
     private readonly ReporterInstruments instruments;
     private readonly Action<string, Exception?> recordError;
     private readonly FreeBlock[] batch;
-    private readonly ReportScatterlist reportScatterlist;
+    private readonly ReportScatterlist reportScatterlist, hintScatterlist;
     private readonly int reportOrder, floorOrder;
     private bool cachesBusy, youngLeft;
 
-    public ReportingPass(BuddyArena arena, IReportingDevice device, PageReporterOptions options, TimeProvider time,
+    /// <summary>A pass over <paramref name="arena"/>; <paramref name="hintDevice"/> is the hint tier's device, null when the options turn the tier off.</summary>
+    public ReportingPass(BuddyArena arena, IReportingDevice device, IReportingDevice? hintDevice, PageReporterOptions options, TimeProvider time,
         ReporterCounters counters, ReporterInstruments instruments, Action<string, Exception?> recordError)
     {
-        (this.arena, this.device, this.options, this.time) = (arena, device, options, time);
+        (this.arena, this.device, this.hintDevice, this.options, this.time) = (arena, device, hintDevice, options, time);
         (this.counters, this.instruments, this.recordError) = (counters, instruments, recordError);
         reportOrder = options.ResolveReportOrder(arena);
         floorOrder = options.ResolveFloorOrder(arena);
         batch = new FreeBlock[options.Capacity];
         reportScatterlist = ReportScatterlist;
+        hintScatterlist = HintScatterlist;
     }
 
     /// <summary>Runs a pass of <paramref name="kind"/>; <paramref name="stopped"/> ends it after the scatterlist in hand.</summary>
     public PassReport Run(PassKind kind, Func<bool> stopped)
     {
+        bool hints = hintDevice is not null;
+        // With the hint tier, a look that finds caches holding memory drains them into the hint tier.
+        if (hints && kind == PassKind.Caches) kind = PassKind.Hint;
+        PassReport report = kind == PassKind.Hint ? Hint(stopped) : Report(kind, hints, stopped);
+        return hints ? report with { HintedLeft = arena.HintedFreeBytes(reportOrder) > 0 } : report;
+    }
+
+    /// <summary>The hint tier: idle caches home, then fresh blocks free for half a hint delay offered to the OS.</summary>
+    private PassReport Hint(Func<bool> stopped)
+    {
+        var totals = new PassTotals();
+        bool agedOnly = options.HintDelay > TimeSpan.Zero;
+        var scope = new PassScope(floorOrder, long.MaxValue, IgnoreThreshold: true, agedOnly, FreeBlockSelection.Fresh, hintScatterlist);
+        arena.DrainIdleCaches();
+        ReportZones(scope, stopped, ref totals);
+        (long drained, long busyBytes) = arena.DrainIdleCaches();
+        cachesBusy = busyBytes > 0;
+        if (drained > 0 && totals.Failures == 0) ReportZones(scope, stopped, ref totals);
+        youngLeft = agedOnly && arena.HasYoungFreeBlocks(floorOrder);
+        counters.Pass(PassKind.Hint);
+        return new PassReport(new ReportingPassResult(totals.Blocks, totals.Bytes, totals.Calls, totals.Failures, false), cachesBusy, youngLeft);
+    }
+
+    /// <summary>The report tier. With the hint tier before it, a timed pass reports only hinted blocks.</summary>
+    private PassReport Report(PassKind kind, bool hints, Func<bool> stopped)
+    {
         var totals = new PassTotals();
         bool deep = kind is PassKind.Idle or PassKind.Pressure;
-        // A timed pass reports what has been free for a delay; with no delay, everything.
+        // A timed pass reports what has been free for a delay; with no delay, everything. Hinted
+        // blocks have been free for half a hint delay at least, so a pass that takes only them needs no age.
         bool timed = kind is PassKind.Automatic or PassKind.Caches;
-        bool agedOnly = timed && options.Delay > TimeSpan.Zero;
+        FreeBlockSelection selection = hints && timed ? FreeBlockSelection.Hinted : FreeBlockSelection.Unreported;
+        bool agedOnly = timed && !hints && options.Delay > TimeSpan.Zero;
         var scope = new PassScope(deep ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
-            IgnoreThreshold: !timed, AgedOnly: agedOnly);
-        if (timed) youngLeft = false;
+            IgnoreThreshold: !timed, agedOnly, selection, reportScatterlist);
+        if (timed && !hints) youngLeft = false;
         bool worked;
         // Blocks parked in thread caches go home first, so they can merge and be reported. Asked for
         // a pass now, or short of memory, every cache goes. Otherwise a cache goes if its thread neither
@@ -78,8 +110,12 @@ internal sealed class ReportingPass
         return new PassReport(result, cachesBusy, youngLeft);
     }
 
-    /// <summary>What a pass may report: down to which order, how much, whether the threshold applies, and only blocks free for a delay.</summary>
-    private readonly record struct PassScope(int MinOrder, long Budget, bool IgnoreThreshold, bool AgedOnly);
+    /// <summary>
+    /// What a pass may take: down to which order, how much, whether the threshold applies, only blocks
+    /// free for a delay, which runs of the lists, and the device call that hands them over.
+    /// </summary>
+    private readonly record struct PassScope(int MinOrder, long Budget, bool IgnoreThreshold, bool AgedOnly,
+        FreeBlockSelection Selection, ReportScatterlist Scatterlist);
 
     private struct PassTotals
     {
@@ -87,7 +123,7 @@ internal sealed class ReportingPass
         public bool BudgetExhausted;
     }
 
-    /// <summary>Reports what is free, zone by zone, within the pass budget; false when the threshold turned the pass away.</summary>
+    /// <summary>Hands what is free to the scope's device, zone by zone, within the budget; false when the threshold turned the pass away.</summary>
     private bool ReportZones(PassScope scope, Func<bool> stopped, ref PassTotals totals)
     {
         if (!scope.IgnoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
@@ -101,12 +137,12 @@ internal sealed class ReportingPass
                     totals.BudgetExhausted = true;
                     break;
                 }
-                ReportedBatch reported = arena.ReportFreeBlocks(zone, scope.MinOrder, options.Mode, batch, reportScatterlist, scope.AgedOnly);
+                ReportedBatch reported = arena.ReportFreeBlocks(zone, scope.MinOrder, options.Mode, batch, scope.Scatterlist, scope.AgedOnly, scope.Selection);
                 if (reported.Blocks == 0) break;
                 totals.Calls++;
                 if (reported.Outcome == ReportOutcome.Failed)
                 {
-                    // Stop the pass: the blocks are back unreported, and the next pass retries them.
+                    // Stop the pass: the blocks are back as they were, and the next pass retries them.
                     totals.Failures++;
                     break;
                 }
@@ -124,34 +160,66 @@ internal sealed class ReportingPass
     private ReportOutcome ReportScatterlist(ReadOnlySpan<FreeBlock> blocks)
     {
         long start = time.GetTimestamp();
-        ReportOutcome outcome = ReportOutcome.Failed;
-        try
-        {
-            if (device.Report(blocks)) outcome = device.ZeroesMemory ? ReportOutcome.ReportedZeroed : ReportOutcome.Reported;
-            else recordError($"{DeviceName()} reported failure for {blocks.Length} blocks", null);
-        }
-        catch (Exception e)
-        {
-            outcome = ReportOutcome.Failed;
-            recordError($"{DeviceName()} threw {e.GetType().Name}: {e.Message}", e);
-        }
+        ReportOutcome outcome = Call(device, blocks) ? ReportedOutcome() : ReportOutcome.Failed;
         TimeSpan took = time.GetElapsedTime(start);
-        long bytes = 0;
-        foreach (FreeBlock block in blocks) bytes += block.Length;
         instruments.Duration.Record(took.TotalSeconds, new KeyValuePair<string, object?>(ArenaMetrics.ArenaTag, arena.Name));
-        counters.DeviceCall(took, outcome == ReportOutcome.Failed, blocks.Length, bytes);
+        counters.DeviceCall(took, outcome == ReportOutcome.Failed, blocks.Length, BytesOf(blocks));
         return outcome;
     }
 
-    private string DeviceName()
+    /// <summary>Offers one scatterlist to the hint device, outside every zone lock; the blocks go back hinted or as they were.</summary>
+    private ReportOutcome HintScatterlist(ReadOnlySpan<FreeBlock> blocks)
+    {
+        ReportOutcome outcome = Call(hintDevice!, blocks) ? ReportOutcome.Hinted : ReportOutcome.Failed;
+        counters.HintCall(outcome == ReportOutcome.Failed, blocks.Length, BytesOf(blocks));
+        return outcome;
+    }
+
+    /// <summary>How reported blocks go back: zeroed when the device says so; failed when even asking it throws.</summary>
+    private ReportOutcome ReportedOutcome()
     {
         try
         {
-            return device.Name;
+            return device.ZeroesMemory ? ReportOutcome.ReportedZeroed : ReportOutcome.Reported;
+        }
+        catch (Exception e)
+        {
+            recordError($"{DeviceName(device)} threw {e.GetType().Name}: {e.Message}", e);
+            return ReportOutcome.Failed;
+        }
+    }
+
+    /// <summary>One device call: true when it reported every range; a false return or a throw is recorded.</summary>
+    private bool Call(IReportingDevice target, ReadOnlySpan<FreeBlock> blocks)
+    {
+        try
+        {
+            if (target.Report(blocks)) return true;
+            recordError($"{DeviceName(target)} reported failure for {blocks.Length} blocks", null);
+        }
+        catch (Exception e)
+        {
+            recordError($"{DeviceName(target)} threw {e.GetType().Name}: {e.Message}", e);
+        }
+        return false;
+    }
+
+    private static long BytesOf(ReadOnlySpan<FreeBlock> blocks)
+    {
+        long bytes = 0;
+        foreach (FreeBlock block in blocks) bytes += block.Length;
+        return bytes;
+    }
+
+    private static string DeviceName(IReportingDevice target)
+    {
+        try
+        {
+            return target.Name;
         }
         catch (Exception)
         {
-            return device.GetType().Name;
+            return target.GetType().Name;
         }
     }
 }

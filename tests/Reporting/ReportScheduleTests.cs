@@ -155,3 +155,72 @@ public class ReportScheduleTests
         Assert.Equal(new ReporterStep(StepKind.Wait, 50 + Delay), s.Next(50, false, false, false));
     }
 }
+
+/// <summary>The schedule with the hint tier: requests end in hint passes, reports follow what stayed hinted.</summary>
+public class HintScheduleTests
+{
+    private const long Second = 1000;
+    private const long Delay = 10 * Second;
+    private const long HintDelay = 1 * Second;
+
+    private static ReportSchedule Schedule()
+    {
+        var schedule = new ReportSchedule(Delay, -1, hasThreadCaches: false, idleReporting: false, Second, HintDelay);
+        schedule.Park(0);
+        return schedule;
+    }
+
+    private static PassReport Left(bool hinted) => new(default, false, false, hinted);
+
+    [Fact]
+    public void A_request_waits_out_the_hint_delay_and_ends_in_a_hint_pass()
+    {
+        ReportSchedule s = Schedule();
+        Assert.Equal(StepKind.PollPressure, s.Next(0, true, false, false).Kind);
+        Assert.Equal(new ReporterStep(StepKind.Wait, HintDelay / 2), s.Next(0, true, false, false));
+        Assert.Equal(StepKind.AdvanceRound, s.Next(HintDelay / 2, true, false, false).Kind);
+        Assert.Equal(new ReporterStep(StepKind.Wait, HintDelay), s.Next(HintDelay / 2, true, false, false));
+        Assert.Equal(ReporterStep.PassOf(PassKind.Hint), s.Next(HintDelay, true, false, false));
+    }
+
+    [Fact]
+    public void Hinted_memory_left_by_a_pass_is_reported_one_report_delay_later_and_only_once()
+    {
+        ReportSchedule s = Schedule();
+        Assert.False(s.Passed(HintDelay, false, Left(hinted: true)));
+        Assert.Equal(HintDelay + Delay, s.ReportDueAt);
+        Assert.Equal(new ReporterStep(StepKind.Wait, HintDelay + Delay), s.Next(HintDelay, false, false, false));
+        // A later hint pass does not push the report back.
+        s.Passed(5 * Second, false, Left(hinted: true));
+        Assert.Equal(HintDelay + Delay, s.ReportDueAt);
+        Assert.Equal(ReporterStep.PassOf(PassKind.Automatic), s.Next(HintDelay + Delay, false, false, false));
+        Assert.Equal(long.MaxValue, s.ReportDueAt);
+        Assert.Equal(new ReporterStep(StepKind.Wait, long.MaxValue), s.Next(HintDelay + Delay, false, false, false));
+    }
+
+    [Fact]
+    public void With_nothing_hinted_left_no_report_pass_is_due()
+    {
+        ReportSchedule s = Schedule();
+        s.Passed(HintDelay, false, Left(hinted: false));
+        Assert.Equal(long.MaxValue, s.ReportDueAt);
+        Assert.Equal(new ReporterStep(StepKind.Wait, long.MaxValue), s.Next(100 * Second, false, false, false));
+    }
+
+    [Fact]
+    public void A_due_report_under_lasting_pressure_is_a_pressure_pass()
+    {
+        ReportSchedule s = Schedule();
+        s.Passed(0, false, Left(hinted: true));
+        Assert.Equal(ReporterStep.PassOf(PassKind.Pressure), s.Next(Delay, false, false, pressureLasts: true));
+    }
+
+    [Fact]
+    public void A_spent_report_budget_waits_for_the_next_report_delay_not_a_hint_pass()
+    {
+        ReportSchedule s = Schedule();
+        var spent = new PassReport(new ReportingPassResult(1, 1, 1, 0, BudgetExhausted: true), false, false, HintedLeft: true);
+        Assert.False(s.Passed(Delay, false, spent));
+        Assert.Equal(2 * Delay, s.ReportDueAt);
+    }
+}

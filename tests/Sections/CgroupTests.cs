@@ -73,11 +73,11 @@ public class CgroupTests
     }
 
     /// <summary>Runs `buddy squeeze` inside the group; returns its exit code and output.</summary>
-    private static (int Exit, string Output, string Error) SqueezeIn(ChildMemoryCgroup group, bool pressure)
+    private static (int Exit, string Output, string Error) SqueezeIn(ChildMemoryCgroup group, bool pressure, int hintMs = -1)
     {
         var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { "-c", "echo $$ > \"$0/cgroup.procs\" && exec dotnet \"$1\" squeeze --burst 200 --outside 160 --step 4 --step-ms 20 --json --pressure \"$2\"",
-                     group.Path, Path.Combine(AppContext.BaseDirectory, "buddy.dll"), pressure ? "true" : "false" })
+        foreach (string arg in new[] { "-c", "echo $$ > \"$0/cgroup.procs\" && exec dotnet \"$1\" squeeze --burst 200 --outside 160 --step 4 --step-ms 20 --json --pressure \"$2\" --hint-ms \"$3\"",
+                     group.Path, Path.Combine(AppContext.BaseDirectory, "buddy.dll"), pressure ? "true" : "false", hintMs.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         Task<string> error = process.StandardError.ReadToEndAsync();
@@ -111,6 +111,25 @@ public class CgroupTests
         Assert.True(result.RootElement.GetProperty("pressure_passes").GetInt64() >= 1);
         Assert.Equal(200 * Arenas.MiB, result.RootElement.GetProperty("reported_bytes").GetInt64());
         long peak = long.Parse(File.ReadAllText(Path.Combine(withPressure.Path, "memory.max_usage_in_bytes")));
+        Assert.True(peak <= Cap, $"the group peaked at {peak >> 20} MiB");
+    }
+
+    [Fact]
+    public void With_the_hint_tier_and_no_pressure_source_the_kernel_takes_the_hinted_burst_itself()
+    {
+        // The same squeeze the delay alone does not survive: nothing reports, nothing polls; the burst
+        // is offered with MADV_FREE 100 ms after it is freed, and the group's reclaim takes it.
+        const long Cap = 320 * Arenas.MiB;
+        using ChildMemoryCgroup? group = ChildMemoryCgroup.Create(Cap, out string reason);
+        Assert.SkipWhen(group is null, reason);
+        (int code, string json, string stderr) = SqueezeIn(group, pressure: false, hintMs: 100);
+        Assert.True(code == 0, $"exit {code} (137 is the OOM killer): {json} {stderr}");
+        Assert.Equal(0, OomKills(group));
+        using var result = JsonDocument.Parse(json);
+        Assert.Equal(0, result.RootElement.GetProperty("reported_bytes").GetInt64());
+        Assert.Equal(0, result.RootElement.GetProperty("pressure_passes").GetInt64());
+        Assert.Equal(200 * Arenas.MiB, result.RootElement.GetProperty("hinted_bytes").GetInt64());
+        long peak = long.Parse(File.ReadAllText(Path.Combine(group.Path, "memory.max_usage_in_bytes")));
         Assert.True(peak <= Cap, $"the group peaked at {peak >> 20} MiB");
     }
 }

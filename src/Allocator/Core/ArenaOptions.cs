@@ -84,6 +84,19 @@ public sealed record ArenaOptions
     /// </summary>
     public long CacheBytesPerThread { get; init; } = 4L << 20;
 
+    /// <summary>
+    /// Ask the kernel to back each section with transparent huge pages (madvise MADV_HUGEPAGE; Linux
+    /// only, where THP is in <c>madvise</c> or <c>always</c> mode). A reporter of such an arena hints
+    /// and reports no block below a pageblock (2 MiB at 4 KiB pages), so it never splits a huge page.
+    /// </summary>
+    public bool TransparentHugePages { get; init; }
+
+    /// <summary>
+    /// Fault a reported block of a pageblock or more back in with one MADV_POPULATE_WRITE call when it
+    /// is handed out (Linux 5.14), instead of one fault per page as the caller first writes it.
+    /// </summary>
+    public bool PopulateReportedBlocks { get; init; }
+
     /// <summary>Group pageblocks by migratetype; false treats every request as Movable.</summary>
     public bool GroupByMobility { get; init; } = true;
 

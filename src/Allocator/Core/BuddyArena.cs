@@ -77,6 +77,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         if (options.Backing == ArenaBacking.PinnedArray && options.MaximumSections > options.StartSections)
             GcCallback.Register(static arena => ((BuddyArena)arena).AfterCollection(), this);
         (cachedOrders, cacheHigh, cacheBatch) = CacheShape(options);
+        populateOrder = options.PopulateReportedBlocks ? options.PageblockOrder : int.MaxValue;
         if (cachedOrders > 0) cacheId = TakeCacheId();
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
         instruments.Register(this);
@@ -184,11 +185,19 @@ public sealed unsafe partial class BuddyArena : IDisposable
             }
             address = AddressOf(page);
             if ((memory & PageFlags.Poisoned) != 0) damage = FindPoisonDamage(address, order);
+            if ((memory & PageFlags.Reported) != 0 && order >= populateOrder) Populate(address, order);
             if (zeroed && (memory & PageFlags.Zeroed) == 0) NativeMemory.Clear((void*)address, (nuint)BytesOf(order));
         }
         if (damage is not null) throw PoisonDamaged(address, damage);
         return true;
     }
+
+    /// <summary>The smallest reported block faulted in at once when handed out (<see cref="ArenaOptions.PopulateReportedBlocks"/>).</summary>
+    private readonly int populateOrder;
+
+    /// <summary>Faults a reported block in with one call; a kernel that refuses leaves it to fault page by page.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Populate(nint address, int order) => VirtualMemory.PopulateWrite(address, (nuint)BytesOf(order));
 
     /// <summary>Frees a block; its order comes from its descriptor.</summary>
     public void Free(nint address) => Free(address, expectedOrder: -1, size: 0);

@@ -21,12 +21,14 @@ internal enum PageFlags : uint
     Poisoned = 1 << 5,
     /// <summary>Free block held by a thread cache; linked through Next on that cache's stack.</summary>
     Cached = 1 << 6,
+    /// <summary>Free block whose memory was offered to the OS (MADV_FREE): kept until the OS needs it, gone after.</summary>
+    Hinted = 1 << 7,
 }
 
 internal static class PageStates
 {
     /// <summary>What a free block knows about its memory; kept by a split, kept by a merge only when both halves have it.</summary>
-    public const PageFlags Memory = PageFlags.Reported | PageFlags.Zeroed | PageFlags.Poisoned;
+    public const PageFlags Memory = PageFlags.Reported | PageFlags.Hinted | PageFlags.Zeroed | PageFlags.Poisoned;
 }
 
 /// <summary>

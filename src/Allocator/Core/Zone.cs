@@ -7,8 +7,10 @@ namespace Buddy;
 /// <summary>
 /// A contiguous, largest-block-aligned part of the arena with its own lock and free areas
 /// (one list per order and migratetype). Every method here expects <see cref="Lock"/> held.
-/// On each list, unreported blocks come first and reported ones after (frees go to the head,
-/// reported blocks to the tail), so a scan from the head for work stops at the first reported block.
+/// Each list holds three runs, in the order they are handed out: fresh blocks (frees go to the
+/// head), then hinted ones (their memory offered to the OS, which takes it only when it needs it),
+/// then reported ones (handed back; at the tail). A scan from the head for work stops where the run
+/// it wants ends, and an allocation takes the block that costs least to reuse.
 /// </summary>
 internal sealed unsafe partial class Zone
 {
@@ -30,6 +32,10 @@ internal sealed unsafe partial class Zone
     private readonly uint[] tails;
     private readonly long[] blockCounts;
     private readonly long[] reportedCounts;
+    private readonly long[] hintedCounts;
+    /// <summary>Each list's first hinted and first reported block, where their runs begin (None: empty run).</summary>
+    private readonly uint[] firstHinted;
+    private readonly uint[] firstReported;
 
     /// <summary>
     /// Largest blocks from here to <see cref="EndPage"/> were never handed out: their descriptors are
@@ -69,8 +75,13 @@ internal sealed unsafe partial class Zone
         tails = new uint[lists];
         blockCounts = new long[lists];
         reportedCounts = new long[lists];
+        hintedCounts = new long[lists];
+        firstHinted = new uint[lists];
+        firstReported = new uint[lists];
         Array.Fill(heads, PageDescriptor.None);
         Array.Fill(tails, PageDescriptor.None);
+        Array.Fill(firstHinted, PageDescriptor.None);
+        Array.Fill(firstReported, PageDescriptor.None);
         FreePages = Pages;
         MinWatermark = Pages * options.AtomicReservePercent / 100;
         // A margin of 1/64 of the zone (4 MiB of 256) above the reserve: a zone that dips below it sends
@@ -92,6 +103,11 @@ internal sealed unsafe partial class Zone
     public long BlockCount(int order, Migratetype type) => blockCounts[ListIndex(order, type)];
 
     public long ReportedCount(int order, Migratetype type) => reportedCounts[ListIndex(order, type)];
+
+    public long HintedCount(int order, Migratetype type) => hintedCounts[ListIndex(order, type)];
+
+    /// <summary>The first hinted block of a list, or None: where a scan for hinted blocks starts.</summary>
+    public uint FirstHinted(int order, Migratetype type) => firstHinted[ListIndex(order, type)];
 
     public uint ListHead(int order, Migratetype type) => heads[ListIndex(order, type)];
 
@@ -160,8 +176,8 @@ internal sealed unsafe partial class Zone
 
     /// <summary>
     /// Merges a free block with free buddies (never with one mid-report) and lists it. A merged block
-    /// keeps a memory state only when both halves have it: reported plus unreported is unreported;
-    /// and it is as young as its younger half.
+    /// keeps a memory state only when both halves have it: reported plus fresh is fresh, and given
+    /// back in either way (hinted plus reported) is hinted; it is as young as its younger half.
     /// </summary>
     private int MergeAndAdd(uint page, int order, PageFlags memory, ushort round)
     {
@@ -171,7 +187,9 @@ internal sealed unsafe partial class Zone
             uint buddy = page ^ (1u << order);
             ref PageDescriptor other = ref map[buddy];
             if ((other.Flags & (PageFlags.Buddy | PageFlags.Reporting)) != PageFlags.Buddy || other.Order != order) break;
+            bool givenBack = IsGivenBack(memory) && IsGivenBack(other.Flags);
             memory &= other.Flags;
+            if (givenBack && (memory & PageFlags.Reported) == 0) memory |= PageFlags.Hinted;
             round = Younger(round, other.FreedInRound);
             Unlink(buddy);
             other.Flags = PageFlags.None;
@@ -182,6 +200,8 @@ internal sealed unsafe partial class Zone
         AddFree(page, order, map.PageblockType(page), memory & PageStates.Memory, round);
         return order;
     }
+
+    private static bool IsGivenBack(PageFlags flags) => (flags & (PageFlags.Hinted | PageFlags.Reported)) != 0;
 
     /// <summary>The later of two rounds, across the counter's wrap.</summary>
     private static ushort Younger(ushort a, ushort b) => (short)(a - b) >= 0 ? a : b;
@@ -276,7 +296,7 @@ internal sealed unsafe partial class Zone
         }
     }
 
-    /// <summary>Lists a free block: at the tail when reported, else at the head.</summary>
+    /// <summary>Lists a free block: reported at the tail, hinted at the end of the hinted run, fresh at the head.</summary>
     private void AddFree(uint page, int order, Migratetype type, PageFlags state, ushort round)
     {
         Debug.Assert((page & ((1u << order) - 1)) == 0 && page >= StartPage && page + (1u << order) <= PristineStart,
@@ -287,14 +307,18 @@ internal sealed unsafe partial class Zone
         d.Order = (byte)order;
         d.List = type;
         d.FreedInRound = round;
+        Debug.Assert((state & (PageFlags.Hinted | PageFlags.Reported)) != (PageFlags.Hinted | PageFlags.Reported), "a block is hinted or reported, not both");
         if ((state & PageFlags.Reported) != 0)
         {
-            d.Next = PageDescriptor.None;
-            d.Prev = tails[list];
-            if (d.Prev != PageDescriptor.None) map[d.Prev].Next = page;
-            else heads[list] = page;
-            tails[list] = page;
+            InsertBefore(PageDescriptor.None, page, list);
+            if (firstReported[list] == PageDescriptor.None) firstReported[list] = page;
             reportedCounts[list]++;
+        }
+        else if ((state & PageFlags.Hinted) != 0)
+        {
+            InsertBefore(firstReported[list], page, list);
+            if (firstHinted[list] == PageDescriptor.None) firstHinted[list] = page;
+            hintedCounts[list]++;
         }
         else
         {
@@ -308,12 +332,28 @@ internal sealed unsafe partial class Zone
         CheckList(list);
     }
 
+    /// <summary>Links <paramref name="page"/> in before <paramref name="next"/> (None: at the tail).</summary>
+    private void InsertBefore(uint next, uint page, int list)
+    {
+        ref PageDescriptor d = ref map[page];
+        d.Next = next;
+        d.Prev = next == PageDescriptor.None ? tails[list] : map[next].Prev;
+        if (d.Prev != PageDescriptor.None) map[d.Prev].Next = page;
+        else heads[list] = page;
+        if (next != PageDescriptor.None) map[next].Prev = page;
+        else tails[list] = page;
+    }
+
     /// <summary>Removes a free block from its list; its flags are the caller's to change.</summary>
     private void Unlink(uint page)
     {
         ref PageDescriptor d = ref map[page];
         Debug.Assert((d.Flags & PageFlags.Buddy) != 0, "only a listed free block is unlinked");
         int list = ListIndex(d.Order, d.List);
+        // A run's first block gives way to the next, if the next is of the same run.
+        if (firstReported[list] == page) firstReported[list] = d.Next;
+        if (firstHinted[list] == page)
+            firstHinted[list] = d.Next != PageDescriptor.None && (map[d.Next].Flags & PageFlags.Hinted) != 0 ? d.Next : PageDescriptor.None;
         if (d.Prev != PageDescriptor.None) map[d.Prev].Next = d.Next;
         else heads[list] = d.Next;
         if (d.Next != PageDescriptor.None) map[d.Next].Prev = d.Prev;
@@ -321,34 +361,44 @@ internal sealed unsafe partial class Zone
         d.Next = d.Prev = PageDescriptor.None;
         blockCounts[list]--;
         if ((d.Flags & PageFlags.Reported) != 0) reportedCounts[list]--;
+        if ((d.Flags & PageFlags.Hinted) != 0) hintedCounts[list]--;
         CheckList(list);
     }
 
     /// <summary>
     /// The expensive checks (built with <c>-p:ExpensiveChecks=true</c>): after every list operation the
     /// whole list is walked. Each block is listed once, linked both ways, a free head of the list's
-    /// order and type, and unreported blocks come before reported ones; the counts match the walk.
+    /// order and type; the runs come fresh, hinted, reported, each beginning where its pointer says;
+    /// the counts match the walk.
     /// </summary>
     [Conditional("BUDDY_EXPENSIVE_CHECKS")]
     private void CheckList(int list)
     {
-        long count = 0, reported = 0;
-        uint previous = PageDescriptor.None;
-        bool inReported = false;
+        long count = 0, reported = 0, hinted = 0;
+        uint previous = PageDescriptor.None, hintedSeen = PageDescriptor.None, reportedSeen = PageDescriptor.None;
+        int run = 0;
         for (uint page = heads[list]; page != PageDescriptor.None; page = map[page].Next)
         {
             ref PageDescriptor d = ref map[page];
-            bool isReported = (d.Flags & PageFlags.Reported) != 0;
+            int blockRun = RunOf(d.Flags);
             if ((d.Flags & PageFlags.Buddy) == 0 || ListIndex(d.Order, d.List) != list || d.Prev != previous
-                || (inReported && !isReported) || ++count > blockCounts[list])
+                || blockRun < run || ++count > blockCounts[list])
                 throw new ArenaCorruptionException([$"zone {Index}: list {list} is broken at page {page} (flags {d.Flags}, order {d.Order}, after {previous})"]);
-            inReported |= isReported;
-            if (isReported) reported++;
+            if (blockRun == 1 && run < 1) hintedSeen = page;
+            if (blockRun == 2 && run < 2) reportedSeen = page;
+            run = blockRun;
+            if (blockRun == 1) hinted++;
+            if (blockRun == 2) reported++;
             previous = page;
         }
-        if (previous != tails[list] || count != blockCounts[list] || reported != reportedCounts[list])
-            throw new ArenaCorruptionException([$"zone {Index}: list {list} holds {count} blocks ({reported} reported), its counts say {blockCounts[list]} ({reportedCounts[list]})"]);
+        if (previous != tails[list] || count != blockCounts[list] || reported != reportedCounts[list] || hinted != hintedCounts[list]
+            || hintedSeen != firstHinted[list] || reportedSeen != firstReported[list])
+            throw new ArenaCorruptionException([$"zone {Index}: list {list} holds {count} blocks ({hinted} hinted from {hintedSeen}, {reported} reported from {reportedSeen}), "
+                + $"its counts say {blockCounts[list]} ({hintedCounts[list]} from {firstHinted[list]}, {reportedCounts[list]} from {firstReported[list]})"]);
     }
+
+    /// <summary>Which run of a list a block belongs in: 0 fresh, 1 hinted, 2 reported.</summary>
+    private static int RunOf(PageFlags flags) => (flags & PageFlags.Reported) != 0 ? 2 : (flags & PageFlags.Hinted) != 0 ? 1 : 0;
 }
 
 /// <summary>

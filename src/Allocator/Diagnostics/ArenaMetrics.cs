@@ -54,6 +54,7 @@ internal sealed class ArenaInstruments
         meter.CreateObservableCounter("buddy.sections.added", () => Observe(13, s => s.SectionsAdded), "{section}", "Sections brought online beyond the start size.");
         meter.CreateObservableCounter("buddy.sections.removed", () => Observe(14, s => s.SectionsRemoved), "{section}", "Sections taken offline.");
         meter.CreateObservableUpDownCounter("buddy.memory.cached", () => Observe(15, s => s.CachedPages * s.PageSize), "By", "Free bytes held in thread caches (counted in buddy.memory.free).");
+        meter.CreateObservableUpDownCounter("buddy.memory.hinted", () => Observe(16, s => s.HintedBytes), "By", "Free bytes offered to the OS (MADV_FREE), which takes them only when it needs memory.");
         meter.CreateObservableUpDownCounter("buddy.pool.rented", () => ObservePools(c => c.RentedBytes), "By", "Bytes rented from memory pools and not yet returned.");
         meter.CreateObservableCounter("buddy.pool.rents", () => ObservePools(c => c.Rents), "{rent}", "Blocks rented from memory pools.");
         meter.CreateObservableCounter("buddy.pool.abandoned", () => ObservePools(c => c.Abandoned), "{block}", "Blocks freed because their owner was garbage collected without a dispose.");

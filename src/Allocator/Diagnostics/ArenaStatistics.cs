@@ -23,6 +23,7 @@ public sealed class ZoneStatistics
         LowWatermark = zone.LowWatermark;
         MaxOrder = maxOrder;
         ReportingPages = zone.ReportingPages;
+        HintedPages = zone.HintedPages();
         ZeroSkippedBytes = zone.ZeroSkippedBytes;
         SpinWaits = zone.SpinWaits;
         SpinTime = TimeSpan.FromTicks(zone.SpinTicks);
@@ -65,6 +66,8 @@ public sealed class ZoneStatistics
     public int MaxOrder { get; }
     /// <summary>Free pages mid-report (isolated or marked in place).</summary>
     public long ReportingPages { get; }
+    /// <summary>Free pages offered to the OS (MADV_FREE): it takes them only when it needs memory.</summary>
+    public long HintedPages { get; }
     /// <summary>Bytes of zeroed allocations served from memory known to be zero, so not cleared.</summary>
     public long ZeroSkippedBytes { get; }
     /// <summary>Allocations that waited for a block to come back from a report.</summary>
@@ -170,6 +173,7 @@ public sealed class ArenaStatistics
             FailedAllocations += zone.FailedAllocations;
             ReportedPages += zone.ReportedPages;
             ReportingPages += zone.ReportingPages;
+            HintedPages += zone.HintedPages;
             ZeroSkippedBytes += zone.ZeroSkippedBytes;
             SpinWaits += zone.SpinWaits;
             SpinTime += zone.SpinTime;
@@ -217,6 +221,10 @@ public sealed class ArenaStatistics
     public long ReportedPages { get; }
     /// <summary>Free pages mid-report.</summary>
     public long ReportingPages { get; }
+    /// <summary>Free pages offered to the OS (MADV_FREE), which takes them only when it needs memory.</summary>
+    public long HintedPages { get; }
+    /// <summary>Bytes of <see cref="HintedPages"/>.</summary>
+    public long HintedBytes => HintedPages * PageSize;
     /// <summary>Bytes of zeroed allocations served from memory known to be zero.</summary>
     public long ZeroSkippedBytes { get; }
     /// <summary>Allocations that waited for a block mid-report.</summary>

@@ -65,7 +65,7 @@ internal static class InvariantChecker
                 var type = (Migratetype)t;
                 string where = $"zone {zone.Index} list (order {order}, {type})";
                 uint prev = PageDescriptor.None;
-                long count = 0, reported = 0;
+                long count = 0, reported = 0, hinted = 0;
                 for (uint p = zone.ListHead(order, type); p != PageDescriptor.None; p = map[p].Next)
                 {
                     if (problems.Count >= MaxProblems) return (blocks, pages);
@@ -90,6 +90,10 @@ internal static class InvariantChecker
                         problems.Add($"{where}: page {p} lies in a {map.PageblockType(p)} pageblock");
                     if ((d.Flags & PageFlags.Reported) != 0) reported++;
                     else if (reported > 0) problems.Add($"{where}: unreported page {p} follows a reported block");
+                    if ((d.Flags & PageFlags.Hinted) != 0) hinted++;
+                    else if (hinted > 0 && (d.Flags & PageFlags.Reported) == 0) problems.Add($"{where}: fresh page {p} follows a hinted block");
+                    if ((d.Flags & (PageFlags.Hinted | PageFlags.Reported)) == (PageFlags.Hinted | PageFlags.Reported))
+                        problems.Add($"{where}: page {p} is both hinted and reported");
                     if ((d.Flags & (PageFlags.Reported | PageFlags.Reporting)) == (PageFlags.Reported | PageFlags.Reporting))
                         problems.Add($"{where}: page {p} is both reported and mid-report");
                     prev = p;
@@ -97,6 +101,7 @@ internal static class InvariantChecker
                 if (zone.ListTail(order, type) != prev) problems.Add($"{where}: tail is {zone.ListTail(order, type)}, last node is {prev}");
                 if (count != zone.BlockCount(order, type)) problems.Add($"{where}: count is {zone.BlockCount(order, type)}, list holds {count}");
                 if (reported != zone.ReportedCount(order, type)) problems.Add($"{where}: reported count is {zone.ReportedCount(order, type)}, list holds {reported}");
+                if (hinted != zone.HintedCount(order, type)) problems.Add($"{where}: hinted count is {zone.HintedCount(order, type)}, list holds {hinted}");
                 blocks += count;
                 pages += count << order;
             }

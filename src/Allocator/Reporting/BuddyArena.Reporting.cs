@@ -58,6 +58,32 @@ public sealed unsafe partial class BuddyArena
         }
     }
 
+    /// <summary>Fresh free bytes (neither hinted nor reported) in listed blocks of <paramref name="minOrder"/> or larger, across zones.</summary>
+    internal long FreshFreeBytes(int minOrder)
+    {
+        ValidateOrder(minOrder);
+        using (gate.Enter())
+        {
+            long pages = 0;
+            foreach (Zone zone in online.Zones)
+                lock (zone.Lock) pages += zone.FreshPages(minOrder);
+            return pages * options.PageSize;
+        }
+    }
+
+    /// <summary>Hinted free bytes in listed blocks of <paramref name="minOrder"/> or larger, across zones.</summary>
+    internal long HintedFreeBytes(int minOrder)
+    {
+        ValidateOrder(minOrder);
+        using (gate.Enter())
+        {
+            long pages = 0;
+            foreach (Zone zone in online.Zones)
+                lock (zone.Lock) pages += zone.HintedPages(minOrder);
+            return pages * options.PageSize;
+        }
+    }
+
     /// <summary>Unreported free bytes in blocks of <paramref name="minOrder"/> or larger, across zones.</summary>
     public long UnreportedFreeBytes(int minOrder)
     {
@@ -72,12 +98,13 @@ public sealed unsafe partial class BuddyArena
     }
 
     /// <summary>
-    /// Isolates up to <paramref name="scratch"/>.Length unreported free blocks of <paramref name="minOrder"/>
-    /// or larger from one zone, calls <paramref name="report"/> on them outside the zone lock, and puts
+    /// Isolates up to <paramref name="scratch"/>.Length free blocks of <paramref name="minOrder"/> or
+    /// larger that <paramref name="selection"/> names from one zone, calls <paramref name="report"/> on them outside the zone lock, and puts
     /// them back as its outcome says (as failed when it throws). The arena stays open until they are
     /// back, so the device never touches memory that is gone. Returns what was handed over and how it went.
     /// </summary>
-    internal ReportedBatch ReportFreeBlocks(int zone, int minOrder, ReportingMode mode, Span<FreeBlock> scratch, ReportScatterlist report, bool agedOnly = false)
+    internal ReportedBatch ReportFreeBlocks(int zone, int minOrder, ReportingMode mode, Span<FreeBlock> scratch, ReportScatterlist report,
+        bool agedOnly = false, FreeBlockSelection selection = FreeBlockSelection.Unreported)
     {
         ValidateZone(zone);
         ValidateOrder(minOrder);
@@ -90,7 +117,7 @@ public sealed unsafe partial class BuddyArena
             if (target is null) return default;
             Span<uint> pages = scratch.Length <= 1024 ? stackalloc uint[scratch.Length] : new uint[scratch.Length];
             int count;
-            lock (target.Lock) count = target.Isolate(minOrder, mode == ReportingMode.InPlace, pages, agedOnly);
+            lock (target.Lock) count = target.Isolate(minOrder, mode == ReportingMode.InPlace, pages, agedOnly, selection);
             if (count == 0) return default;
             pages = pages[..count];
             long bytes = 0;

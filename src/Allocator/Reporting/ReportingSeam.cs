@@ -12,6 +12,17 @@ public enum ReportingMode
 /// <summary>A free block handed to a reporting device: its address and length in bytes.</summary>
 public readonly record struct FreeBlock(nint Address, long Length);
 
+/// <summary>Which free blocks a report call isolates.</summary>
+internal enum FreeBlockSelection
+{
+    /// <summary>Every block not reported yet, fresh or hinted (the report tier).</summary>
+    Unreported,
+    /// <summary>Hinted blocks only: the report tier when a hint tier runs before it.</summary>
+    Hinted,
+    /// <summary>Fresh blocks only, neither hinted nor reported (the hint tier).</summary>
+    Fresh,
+}
+
 /// <summary>What became of a scatterlist handed to a device; it decides how the blocks go back.</summary>
 internal enum ReportOutcome
 {
@@ -21,6 +32,8 @@ internal enum ReportOutcome
     Reported,
     /// <summary>Reported, and known to read as zero (MADV_DONTNEED on private anonymous memory).</summary>
     ReportedZeroed,
+    /// <summary>Offered to the OS (MADV_FREE): back in the hinted run, reading as before or as zero, so with no promise.</summary>
+    Hinted,
 }
 
 /// <summary>What one <see cref="BuddyArena.ReportFreeBlocks"/> call handed over, and how it went.</summary>

@@ -33,7 +33,30 @@ internal sealed partial class Zone
         return pages;
     }
 
-    /// <summary>Whether an unreported listed block of <paramref name="minOrder"/> or larger was freed in the current round.</summary>
+    /// <summary>Hinted free pages in listed blocks of <paramref name="minOrder"/> or larger (blocks mid-report are not counted).</summary>
+    public long HintedPages(int minOrder = 0)
+    {
+        AssertLocked();
+        long pages = 0;
+        for (int order = minOrder; order <= map.MaxOrder; order++)
+            for (int t = 0; t < Migratetypes.Count; t++)
+                pages += HintedCount(order, (Migratetype)t) << order;
+        return pages;
+    }
+
+    /// <summary>Fresh free pages (neither hinted nor reported) in listed blocks of <paramref name="minOrder"/> or larger.</summary>
+    public long FreshPages(int minOrder)
+    {
+        AssertLocked();
+        if (Isolated) return 0;
+        long pages = 0;
+        for (int order = minOrder; order <= map.MaxOrder; order++)
+            for (int t = 0; t < Migratetypes.Count; t++)
+                pages += (BlockCount(order, (Migratetype)t) - ReportedCount(order, (Migratetype)t) - HintedCount(order, (Migratetype)t)) << order;
+        return pages;
+    }
+
+    /// <summary>Whether a fresh listed block of <paramref name="minOrder"/> or larger was freed in the current round.</summary>
     public bool HasYoungBlocks(int minOrder)
     {
         AssertLocked();
@@ -43,35 +66,38 @@ internal sealed partial class Zone
                 for (uint page = ListHead(order, (Migratetype)t); page != PageDescriptor.None; page = map[page].Next)
                 {
                     ref PageDescriptor d = ref map[page];
-                    if ((d.Flags & PageFlags.Reported) != 0) break;
+                    if ((d.Flags & (PageFlags.Reported | PageFlags.Hinted)) != 0) break;
                     if ((d.Flags & PageFlags.Reporting) == 0 && d.FreedInRound == Round) return true;
                 }
         return false;
     }
 
     /// <summary>
-    /// Marks up to <paramref name="batch"/>.Length unreported free blocks of <paramref name="minOrder"/>
-    /// or larger as Reporting: unlinked (Isolate mode) or left on their list (in place). Each list is
-    /// scanned from its head and only up to its first reported block. <paramref name="agedOnly"/>
-    /// passes over blocks freed in the current <see cref="Round"/>.
+    /// Marks up to <paramref name="batch"/>.Length free blocks of <paramref name="minOrder"/> or larger,
+    /// of the runs <paramref name="selection"/> names, as Reporting: unlinked (Isolate mode) or left on
+    /// their list (in place). Each list is scanned from the start of those runs to their end.
+    /// <paramref name="agedOnly"/> passes over fresh blocks freed in the current <see cref="Round"/>.
     /// </summary>
-    public int Isolate(int minOrder, bool inPlace, Span<uint> batch, bool agedOnly = false)
+    public int Isolate(int minOrder, bool inPlace, Span<uint> batch, bool agedOnly = false, FreeBlockSelection selection = FreeBlockSelection.Unreported)
     {
         AssertLocked();
         int count = 0;
         if (Isolated) return 0;
+        // The run where the scan stops: reported blocks for the report tier, hinted ones too for the hint tier.
+        PageFlags stopAt = selection == FreeBlockSelection.Fresh ? PageFlags.Reported | PageFlags.Hinted : PageFlags.Reported;
         for (int order = minOrder; order <= map.MaxOrder && count < batch.Length; order++)
         {
             for (int t = 0; t < Migratetypes.Count && count < batch.Length; t++)
             {
                 if (!Migratetypes.IsAllocatable((Migratetype)t)) continue;
-                uint page = ListHead(order, (Migratetype)t);
+                uint page = selection == FreeBlockSelection.Hinted ? FirstHinted(order, (Migratetype)t) : ListHead(order, (Migratetype)t);
                 while (page != PageDescriptor.None && count < batch.Length)
                 {
                     ref PageDescriptor d = ref map[page];
                     uint next = d.Next;
-                    if ((d.Flags & PageFlags.Reported) != 0) break;
-                    if ((d.Flags & PageFlags.Reporting) == 0 && !(agedOnly && d.FreedInRound == Round))
+                    if ((d.Flags & stopAt) != 0) break;
+                    bool young = agedOnly && d.FreedInRound == Round && (d.Flags & PageFlags.Hinted) == 0;
+                    if ((d.Flags & PageFlags.Reporting) == 0 && !young)
                     {
                         if (inPlace)
                         {
@@ -95,8 +121,9 @@ internal sealed partial class Zone
 
     /// <summary>
     /// Puts back blocks from <see cref="Isolate"/>. Reported ones go to their list's tail marked
-    /// Reported (and Zeroed when the device zeroes). After a failed report nothing is known of the
-    /// memory: the device may have dropped part of it, so poison and zero promises are gone.
+    /// Reported (and Zeroed when the device zeroes), hinted ones to the end of the hinted run. After
+    /// a failed call nothing is known of the memory: the device may have dropped part of it, so
+    /// poison and zero promises are gone, and so is a hint the block had (it is offered again).
     /// </summary>
     public void PutBack(ReadOnlySpan<uint> batch, ReportOutcome outcome)
     {
@@ -105,6 +132,7 @@ internal sealed partial class Zone
         {
             ReportOutcome.ReportedZeroed => PageFlags.Reported | PageFlags.Zeroed,
             ReportOutcome.Reported => PageFlags.Reported,
+            ReportOutcome.Hinted => PageFlags.Hinted,
             _ => PageFlags.None,
         };
         foreach (uint page in batch)

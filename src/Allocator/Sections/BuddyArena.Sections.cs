@@ -1,3 +1,4 @@
+using Buddy.Interop;
 using System.Runtime.CompilerServices;
 
 namespace Buddy;
@@ -105,6 +106,8 @@ public sealed unsafe partial class BuddyArena
     private Section BringOnline(int slot)
     {
         Section section = Section.Create(slot, options, map, pageShift, slot * zonesPerSection, reservation);
+        // Advice only: a kernel without THP, or one that refuses, still gives 4 KiB pages.
+        if (options.TransparentHugePages) VirtualMemory.AdviseHugePages(section.Base, (nuint)options.ResolvedSectionSize);
         map.SectionBias[slot] = section.Bias;
         foreach (Zone zone in section.Zones) zoneTable[zone.Index] = zone;
         slots[slot] = section;

@@ -159,6 +159,7 @@ public sealed unsafe partial class BuddyArena
             address = AddressOf(page);
             // Memory is touched inside: Dispose waits for the owner to leave before it frees anything.
             if ((memory & PageFlags.Poisoned) != 0) damage = FindPoisonDamage(address, order);
+            if ((memory & PageFlags.Reported) != 0 && order >= populateOrder) Populate(address, order);
             if (zeroed && (memory & PageFlags.Zeroed) != 0) cache.State.ZeroSkippedBytes += BytesOf(order);
             else if (zeroed) NativeMemory.Clear((void*)address, (nuint)BytesOf(order));
         }

@@ -20,6 +20,8 @@ internal static unsafe partial class Kernel32
         Reserve = 0x2000,
         Decommit = 0x4000,
         Release = 0x8000,
+        /// <summary>MEM_RESET: the contents are of no more interest; the pages may be taken when memory is short.</summary>
+        Reset = 0x80000,
     }
 
     /// <summary>PAGE_* protection.</summary>

@@ -32,6 +32,8 @@ internal static unsafe partial class Libc
     {
         DontNeed = 4,
         Free = 8,
+        HugePage = 14,
+        PopulateWrite = 23,
     }
 
     /// <summary>The largest vector process_madvise accepts (UIO_MAXIOV).</summary>

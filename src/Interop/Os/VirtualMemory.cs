@@ -68,6 +68,19 @@ public static unsafe class VirtualMemory
     /// <summary>madvise(MADV_FREE): pages are freed lazily, under memory pressure; contents undefined until then.</summary>
     public static bool FreeLazily(nint address, nuint length) => Libc.Madvise(address, length, Libc.Advice.Free) == 0;
 
+    /// <summary>VirtualAlloc(MEM_RESET): the pages stay until memory is short, then go; contents undefined until rewritten.</summary>
+    public static bool ResetLazily(nint address, nuint length)
+    {
+        if (!OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("MEM_RESET exists only on Windows.");
+        return Kernel32.VirtualAlloc(address, length, Kernel32.MemoryOperation.Reset, Kernel32.PageProtection.ReadWrite) != 0;
+    }
+
+    /// <summary>madvise(MADV_HUGEPAGE): back the range with transparent huge pages where the kernel can. False if refused.</summary>
+    public static bool AdviseHugePages(nint address, nuint length) => OperatingSystem.IsLinux() && Libc.Madvise(address, length, Libc.Advice.HugePage) == 0;
+
+    /// <summary>madvise(MADV_POPULATE_WRITE): fault the range in now, writable, in one call (Linux 5.14). False if refused.</summary>
+    public static bool PopulateWrite(nint address, nuint length) => OperatingSystem.IsLinux() && Libc.Madvise(address, length, Libc.Advice.PopulateWrite) == 0;
+
     /// <summary>DiscardVirtualMemory: pages leave the working set; contents become undefined.</summary>
     public static bool Discard(nint address, nuint length)
     {

@@ -37,7 +37,11 @@ enum {
 enum {
     BUDDY_FLAG_POISON = 1,         /* fill freed blocks, check on reuse */
     BUDDY_FLAG_VALIDATE = 2,       /* validate descriptors on every free */
-    BUDDY_FLAG_REPORT_IN_PLACE = 4 /* report in place instead of isolating blocks */
+    BUDDY_FLAG_REPORT_IN_PLACE = 4, /* report in place instead of isolating blocks */
+    BUDDY_FLAG_HUGE_PAGES = 8,     /* back the arena with transparent huge pages (MADV_HUGEPAGE); report
+                                      and hint nothing below 2 MiB */
+    BUDDY_FLAG_POPULATE = 16       /* fault a reported block of 2 MiB or more back in with one
+                                      MADV_POPULATE_WRITE when it is handed out */
 };
 
 enum {
@@ -77,6 +81,9 @@ typedef struct buddy_options {
     uint32_t idle_ms;               /* report down to floor_kib after this long with no alloc or free;
                                        0: 10000; UINT32_MAX: only under pressure */
     uint32_t pressure;              /* BUDDY_PRESSURE_* bits */
+    uint32_t hint_delay_ms;         /* the hint tier: free memory is offered to the kernel (MADV_FREE) this
+                                       long after it is freed, and reported only once it stayed hinted for
+                                       report_delay_ms; 0: no hint tier */
 } buddy_options;
 
 #define BUDDY_OPTIONS_SIZE_V1 44u

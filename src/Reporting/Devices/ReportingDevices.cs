@@ -7,4 +7,12 @@ public static class ReportingDevices
     public static IReportingDevice CreateDefault() => OperatingSystem.IsWindows()
         ? new DiscardVirtualMemoryDevice()
         : new MadviseDontNeedDevice();
+
+    /// <summary>
+    /// The device that offers memory without taking it now, for the hint tier: MADV_FREE on Linux,
+    /// MEM_RESET on Windows. The OS takes hinted pages only when it needs memory.
+    /// </summary>
+    public static IReportingDevice CreateDefaultHint() => OperatingSystem.IsWindows()
+        ? new MemResetDevice()
+        : new MadviseFreeDevice();
 }

@@ -13,6 +13,8 @@ internal enum PassKind
     Pressure,
     /// <summary>ReportNow: every cache, at report order, no threshold.</summary>
     Now,
+    /// <summary>The hint tier: fresh blocks free for half a hint delay, down to the floor order, offered to the OS.</summary>
+    Hint,
 }
 
 /// <summary>What the reporter thread does next.</summary>
@@ -61,10 +63,18 @@ internal enum SchedulePhase
 /// order announce nothing, so while the arena has caches or idle reporting is on the parked thread
 /// also looks every delay (or every second with no delay), as Linux's vmstat worker drains idle
 /// per-CPU lists.
+/// <para>
+/// With the hint tier, a request waits out the hint delay instead and ends in a hint pass; the timed
+/// report pass comes one report delay after a pass first left hinted memory, and hands back only what
+/// is hinted. Fresh memory is never reported by time alone: it goes through the hint tier first.
+/// </para>
 /// </remarks>
 internal sealed class ReportSchedule
 {
     private readonly long delay;
+    /// <summary>What a request waits out: the hint delay with the hint tier, else the report delay.</summary>
+    private readonly long requestDelay;
+    private readonly bool hints;
     private readonly long lookEvery;
     private readonly long idleTime;
     private readonly bool idleReporting;
@@ -72,6 +82,8 @@ internal sealed class ReportSchedule
 
     private long delayStartedAt;
     private long nextLookAt = long.MaxValue;
+    /// <summary>With the hint tier: when hinted memory is reported (<see cref="long.MaxValue"/>: none waits).</summary>
+    private long reportDueAt = long.MaxValue;
     /// <summary>Arena activity as the parked thread last saw it.</summary>
     private long opsSeen = -1, activitySeenAt, opsAtIdlePass = -1;
 
@@ -80,9 +92,12 @@ internal sealed class ReportSchedule
     /// <param name="hasThreadCaches">Whether the arena has thread caches to look at.</param>
     /// <param name="idleReporting">Whether idle passes report below the report order.</param>
     /// <param name="frequency">Ticks per second of the caller's clock.</param>
-    public ReportSchedule(long delay, long idleTime, bool hasThreadCaches, bool idleReporting, long frequency)
+    /// <param name="hintDelay">The hint tier's delay, in ticks; negative: no hint tier.</param>
+    public ReportSchedule(long delay, long idleTime, bool hasThreadCaches, bool idleReporting, long frequency, long hintDelay = -1)
     {
         this.delay = delay;
+        hints = hintDelay >= 0;
+        requestDelay = hints ? hintDelay : delay;
         this.idleTime = idleTime;
         this.idleReporting = idleReporting && idleTime >= 0;
         lookEvery = delay > 0 ? delay : frequency;
@@ -90,6 +105,9 @@ internal sealed class ReportSchedule
     }
 
     public SchedulePhase Phase { get; private set; } = SchedulePhase.Parked;
+
+    /// <summary>When hinted memory is due to be reported, or <see cref="long.MaxValue"/>.</summary>
+    public long ReportDueAt => reportDueAt;
 
     /// <summary>Parks: from here the thread waits for a request, pressure, or its next look.</summary>
     public void Park(long now)
@@ -114,23 +132,29 @@ internal sealed class ReportSchedule
                     Phase = SchedulePhase.Requested;
                     return new ReporterStep(StepKind.PollPressure);
                 }
-                return now >= nextLookAt ? new ReporterStep(StepKind.Look) : new ReporterStep(StepKind.Wait, nextLookAt);
+                if (now >= reportDueAt)
+                {
+                    reportDueAt = long.MaxValue;
+                    return PassOf(pressure ? PassKind.Pressure : PassKind.Automatic);
+                }
+                return now >= nextLookAt ? new ReporterStep(StepKind.Look) : new ReporterStep(StepKind.Wait, Math.Min(nextLookAt, reportDueAt));
             case SchedulePhase.Requested:
                 if (pressure) return PassOf(PassKind.Pressure);
                 Phase = SchedulePhase.FirstHalf;
                 delayStartedAt = now;
                 goto case SchedulePhase.FirstHalf;
             case SchedulePhase.FirstHalf:
-                if (pressureSignaled || now - delayStartedAt >= delay / 2)
+                if (pressureSignaled || now - delayStartedAt >= requestDelay / 2)
                 {
                     Phase = SchedulePhase.SecondHalf;
                     return new ReporterStep(StepKind.AdvanceRound);
                 }
-                return new ReporterStep(StepKind.Wait, delayStartedAt + delay / 2);
+                return new ReporterStep(StepKind.Wait, delayStartedAt + requestDelay / 2);
             default:
                 // Measured from the start, so a clock that jumped past the whole delay does not wait again.
-                if (pressureSignaled || now - delayStartedAt >= delay) return PassOf(pressure ? PassKind.Pressure : PassKind.Automatic);
-                return new ReporterStep(StepKind.Wait, delayStartedAt + delay);
+                if (pressureSignaled || now - delayStartedAt >= requestDelay)
+                    return PassOf(pressure ? PassKind.Pressure : hints ? PassKind.Hint : PassKind.Automatic);
+                return new ReporterStep(StepKind.Wait, delayStartedAt + requestDelay);
         }
     }
 
@@ -149,12 +173,16 @@ internal sealed class ReportSchedule
 
     /// <summary>
     /// A pass ended. Another is asked for when frees asked during it, or when it left work: a spent
-    /// budget, busy threads' caches, or blocks too young for it. True: request another pass.
+    /// budget, busy threads' caches, or blocks too young for it. True: request another pass. With the
+    /// hint tier, hinted memory left behind is reported one report delay after the first pass that
+    /// left it, and what a timed report pass's budget left waits for that too.
     /// </summary>
     public bool Passed(long now, bool requestedMeanwhile, in PassReport report)
     {
         Park(now);
-        return requestedMeanwhile || report.Result.BudgetExhausted || report.CachesBusy || report.YoungLeft;
+        if (!hints) return requestedMeanwhile || report.Result.BudgetExhausted || report.CachesBusy || report.YoungLeft;
+        if (report.HintedLeft && reportDueAt == long.MaxValue) reportDueAt = now + delay;
+        return requestedMeanwhile || report.CachesBusy || report.YoungLeft;
     }
 
     private ReporterStep PassOf(PassKind kind)

@@ -25,7 +25,8 @@ internal sealed class ReporterThread
             options.IdleTime == Timeout.InfiniteTimeSpan ? -1 : TicksOf(options.IdleTime, frequency),
             hasThreadCaches: arena.CachedOrders > 0,
             idleReporting: owner.FloorOrder < owner.ReportOrder,
-            frequency);
+            frequency,
+            options.Hints ? TicksOf(options.HintDelay, frequency) : -1);
         Thread = new Thread(Run) { IsBackground = true, Name = "Buddy page reporter" };
     }
 
