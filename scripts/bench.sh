@@ -8,7 +8,8 @@
 #   ./scripts/bench.sh --service          the service load only (about 5 minutes)
 #   ./scripts/bench.sh --service-bench    the aspnet/Benchmarks shapes, each pool with metrics and without (about 8 minutes)
 #   ./scripts/bench.sh --arrow            Arrow batch churn, Arrow's allocator against Buddy's (under a minute)
-#   ./scripts/bench.sh --density [--quick] the density benchmark only (about 15 minutes; quick: 3)
+#   ./scripts/bench.sh --density [--quick] the density benchmark only (about 15 minutes; quick: 10)
+#   ./scripts/bench.sh --refill            refill after a report or a hint, 4 KiB and huge pages (1 minute)
 #   ./scripts/bench.sh --quick    the harness only, in under a minute; prints one JSON object of ratios
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,10 @@ arrow_churn() {
     dotnet build "$root/bench/Buddy.ArrowChurn/Buddy.ArrowChurn.csproj" -c Release -v quiet -nologo >/dev/null
     (cd "$root" && dotnet bench/Buddy.ArrowChurn/bin/Release/net10.0/Buddy.ArrowChurn.dll --out bench/results)
 }
+refill() {
+    dotnet build "$root/bench/Buddy.Refill/Buddy.Refill.csproj" -c Release -v quiet -nologo >/dev/null
+    (cd "$root" && dotnet bench/Buddy.Refill/bin/Release/net10.0/Buddy.Refill.dll --rounds 5 --mib 512 --out bench/results)
+}
 density() {
     case "$(uname -m)" in aarch64|arm64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
     dotnet publish "$root/src/Native/Buddy.Native.csproj" -c Release -r "$rid" -o "$root/artifacts/native" -v quiet -nologo >/dev/null
@@ -49,6 +54,7 @@ case "${1:-}" in
     --service-bench) service_bench; exit ;;
     --arrow) arrow_churn; exit ;;
     --density) shift; density "$@"; exit ;;
+    --refill) refill; exit ;;
 esac
 dotnet build "$root/bench/Buddy.Harness/Buddy.Harness.csproj" -c Release -v quiet -nologo >/dev/null
 harness=(dotnet "$root/bench/Buddy.Harness/bin/Release/net10.0/Buddy.Harness.dll")
@@ -59,6 +65,7 @@ service_load
 service_bench
 arrow_churn
 density
+refill
 "${harness[@]}" --out "$root/bench/results" | tee "$root/bench/results/harness.json"
 dotnet run -c Release --project "$root/bench/Buddy.Benchmarks" -- --filter '*' \
     --launchCount 1 --warmupCount 3 --iterationCount 10 --exporters github --artifacts "$root/artifacts/bdn"

@@ -24,7 +24,8 @@ dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Release \
 dotnet test --project "$root/tests/Buddy.Tests.csproj" -c Debug -p:ExpensiveChecks=true \
     --results-directory "$results" --report-xunit-trx --report-xunit-trx-filename checked.trx \
     --timeout 10m --no-progress --filter-class '*PropertyTests' --filter-class '*ModelTests' \
-    --filter-class '*ConcurrencyTests' --filter-class '*ExpensiveChecksTests' --filter-class '*InvariantCheckerTests' || status=1
+    --filter-class '*ConcurrencyTests' --filter-class '*ExpensiveChecksTests' --filter-class '*InvariantCheckerTests' \
+    --filter-class '*HintTierTests' || status=1
 
 # Native tests: libbuddy.so (NativeAOT) and the GoogleTest suite that calls it, through ctest.
 native_passed=0

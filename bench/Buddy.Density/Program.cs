@@ -23,6 +23,15 @@ var allocators = new List<Allocator>
 {
     new("Buddy (libbuddy.so, reporter on defaults: delay 2 s)", "buddy", "buddy", new Dictionary<string, string>()),
     new("Buddy, delay 10 s (pressure does the rest)", "buddy-10s", "buddy", new Dictionary<string, string>(), ReportDelayMs: 10_000),
+    // The hint tier with no pressure source and a report delay of a minute: the kernel alone takes what it needs.
+    new("Buddy, hint tier 1 ms, delay 60 s, no pressure source", "buddy-hint", "buddy",
+        new Dictionary<string, string> { ["BUDDY_HINT_DELAY_MS"] = "1", ["BUDDY_PRESSURE"] = "8" }, ReportDelayMs: 60_000),
+    new("Buddy, hint tier 500 ms, delay 60 s, no pressure source", "buddy-hint-500ms", "buddy",
+        new Dictionary<string, string> { ["BUDDY_HINT_DELAY_MS"] = "500", ["BUDDY_PRESSURE"] = "8" }, ReportDelayMs: 60_000),
+    new("Buddy, hint tier 1 ms, delay 60 s, every pressure source", "buddy-hint-pressure", "buddy",
+        new Dictionary<string, string> { ["BUDDY_HINT_DELAY_MS"] = "1" }, ReportDelayMs: 60_000),
+    new("Buddy, hint tier 1 ms, delay 60 s, no pressure source, on huge pages", "buddy-hint-thp", "buddy",
+        new Dictionary<string, string> { ["BUDDY_HINT_DELAY_MS"] = "1", ["BUDDY_PRESSURE"] = "8", ["BUDDY_FLAGS"] = "8" }, ReportDelayMs: 60_000),
     new("glibc", "glibc", "malloc", new Dictionary<string, string>()),
     new("glibc, mmap from 64 KiB", "glibc-mmap", "malloc", new Dictionary<string, string> { ["MALLOC_MMAP_THRESHOLD_"] = "65536" }),
 };

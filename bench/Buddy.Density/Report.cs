@@ -18,7 +18,7 @@ internal static class Report
         md.AppendLine($"- Machine: {Buddy.Bench.BenchMachine.Describe()}");
         md.AppendLine($"- Command: `./scripts/bench.sh --density{(arguments.Contains("--quick") ? " --quick" : "")}` (this part: `dotnet bench/Buddy.Density/bin/Release/net10.0/Buddy.Density.dll {arguments}`)");
         md.AppendLine($"- Workload: {load.Describe()}.");
-        md.AppendLine("- Each allocator runs N = 1, 2, 4, ... workers until one run has an OOM kill (or N reaches the search's maximum), then bisects. A worker is a small C program (`bench/Buddy.Density/worker.c`); the peers are the process's malloc, replaced through LD_PRELOAD; Buddy is libbuddy.so with a reserved arena and its reporter on the library's defaults (delay 2 s, floor 64 KiB, idle 10 s, every pressure source), and once more with a 10 s delay.");
+        md.AppendLine("- Each allocator runs N = 1, 2, 4, ... workers until one run has an OOM kill (or N reaches the search's maximum), then bisects. A worker is a small C program (`bench/Buddy.Density/worker.c`); the peers are the process's malloc, replaced through LD_PRELOAD; Buddy is libbuddy.so with a reserved arena and its reporter on the library's defaults (delay 2 s, floor 64 KiB, idle 10 s, every pressure source), once more with a 10 s delay, and with the hint tier (MADV_FREE; `hint_delay_ms`) as each row says.");
         md.AppendLine($"- Raw data: `{stem}.csv` (the group's usage every 100 ms in every run), `{stem}.png` (usage at each allocator's largest N)");
         foreach (string s in skipped)
             md.AppendLine($"- Skipped: {s}");

@@ -7,7 +7,8 @@
  * "malloc" uses the process's malloc (glibc, or whatever LD_PRELOAD puts in its place); "buddy"
  * loads LIBBUDDY and allocates from a reserved arena with its reporter running on the library's
  * defaults (floor 64 KiB, every pressure source) and the given delay (0 or none: the default,
- * 2 s). Prints one line per cycle,
+ * 2 s); BUDDY_HINT_DELAY_MS turns the hint tier on, BUDDY_FLAGS adds buddy_options flags (8: huge
+ * pages) and BUDDY_PRESSURE sets the pressure sources (8: none). Prints one line per cycle,
  * "burst_ms <milliseconds>"; exits 2 when an allocation fails, 1 on bad arguments. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -75,6 +76,12 @@ static void open_buddy(const char* library, uint32_t report_delay_ms)
     /* Reserved address space: only touched pages count, as with the other allocators. */
     buddy_options options = { .struct_size = sizeof options, .size = 4ull << 30, .backing = BUDDY_BACKING_RESERVE,
                               .report_delay_ms = report_delay_ms };
+    const char* hint = getenv("BUDDY_HINT_DELAY_MS");
+    const char* flags = getenv("BUDDY_FLAGS");
+    const char* pressure = getenv("BUDDY_PRESSURE");
+    if (hint) options.hint_delay_ms = (uint32_t)strtoul(hint, NULL, 10);
+    if (flags) options.flags = (uint32_t)strtoul(flags, NULL, 10);
+    if (pressure) options.pressure = (uint32_t)strtoul(pressure, NULL, 10);
     if (arena_create(&options, &arena) != BUDDY_OK || reporter_start(arena) != BUDDY_OK) { fprintf(stderr, "buddy: %s\n", last_error()); exit(1); }
 }
 

@@ -10,14 +10,15 @@ namespace Buddy.Tests;
 /// </summary>
 public unsafe class ModelTests
 {
-    private enum Op { Allocate, AllocateBytes, AllocateZeroed, Free, FreeWithSize, DoubleFree, WrongSize, ForeignPointer, Report }
+    private enum Op { Allocate, AllocateBytes, AllocateZeroed, Free, FreeWithSize, DoubleFree, WrongSize, ForeignPointer, Report, Hint, ReportHinted }
 
     private readonly record struct Step(Op Op, int Order, int Type, int Pick);
 
     private static readonly Gen<Step> StepGen = Gen.Select(
         Gen.Frequency((6, Gen.Const(Op.Allocate)), (2, Gen.Const(Op.AllocateBytes)), (2, Gen.Const(Op.AllocateZeroed)),
             (6, Gen.Const(Op.Free)), (2, Gen.Const(Op.FreeWithSize)), (1, Gen.Const(Op.DoubleFree)),
-            (1, Gen.Const(Op.WrongSize)), (1, Gen.Const(Op.ForeignPointer)), (1, Gen.Const(Op.Report))),
+            (1, Gen.Const(Op.WrongSize)), (1, Gen.Const(Op.ForeignPointer)), (1, Gen.Const(Op.Report)),
+            (1, Gen.Const(Op.Hint)), (1, Gen.Const(Op.ReportHinted))),
         Gen.Int[0, 8], Gen.Int[0, 3], Gen.Int[0, 1 << 20], (op, order, type, pick) => new Step(op, order, type, pick));
 
     private sealed class Model
@@ -75,6 +76,20 @@ public unsafe class ModelTests
             case Op.Report:
                 reporter.ReportNow();
                 Assert.Equal(0, arena.UnreportedFreeBytes(3));
+                break;
+            case Op.Hint:
+                // As MADV_FREE may leave a page as it was or hand back a zero page: half of each block scribbled.
+                arena.ReportFreeBlocks(0, step.Order % 4, ReportingMode.Isolate, new FreeBlock[8], blocks =>
+                {
+                    foreach (FreeBlock b in blocks) new Span<byte>((void*)b.Address, (int)b.Length / 2).Fill(0xEE);
+                    return ReportOutcome.Hinted;
+                }, agedOnly: false, FreeBlockSelection.Fresh);
+                break;
+            case Op.ReportHinted:
+                long hinted = arena.GetStatistics().HintedBytes;
+                arena.ReportFreeBlocks(0, 0, ReportingMode.Isolate, new FreeBlock[8], _ => ReportOutcome.Reported, agedOnly: false, FreeBlockSelection.Hinted);
+                // A reported block that merges with a hinted buddy makes a hinted block: never more hinted than before.
+                Assert.True(arena.GetStatistics().HintedBytes <= hinted, "reporting hinted blocks added hinted memory");
                 break;
         }
         arena.CheckInvariants();

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.InteropServices;
 using Buddy.Interop;
 using Buddy.Reporting;
@@ -98,36 +97,11 @@ public unsafe partial class HintResidencyTests
             blocks[i] = arena.Allocate(arena.MaxOrder);
             new Span<byte>((void*)blocks[i], (int)BlockBytes).Fill(0x33);
         }
-        long huge = Smaps.AnonHugePages(arena.BaseAddress, arena.BaseAddress + (nint)(Blocks * BlockBytes));
+        long huge = ProcessMemory.SmapsOf(arena.BaseAddress, arena.BaseAddress + (nint)(Blocks * BlockBytes)).AnonHugePages;
         foreach (nint block in blocks) arena.Free(block);
         // Compaction may not find every 2 MiB at once; most of 64 MiB should come as huge pages.
         Assert.True(huge >= Blocks * BlockBytes / 2, $"{huge >> 20} MiB of {Blocks * BlockBytes >> 20} MiB in huge pages");
     }
 
     private const string ThpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled";
-}
-
-/// <summary>Reads /proc/self/smaps: how much of a range the kernel backs with anonymous huge pages.</summary>
-internal static class Smaps
-{
-    public static long AnonHugePages(nint start, nint end)
-    {
-        long total = 0;
-        bool inside = false;
-        foreach (string line in File.ReadLines("/proc/self/smaps"))
-        {
-            int dash = line.IndexOf('-');
-            if (dash > 0 && line.Length > dash + 1 && char.IsAsciiHexDigit(line[0]) && line.Contains(' '))
-            {
-                int space = line.IndexOf(' ');
-                long from = long.Parse(line[..dash], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                long to = long.Parse(line[(dash + 1)..space], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                inside = from < end && to > start;
-                continue;
-            }
-            if (inside && line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
-                total += long.Parse(line["AnonHugePages:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        }
-        return total;
-    }
 }

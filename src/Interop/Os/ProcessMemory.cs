@@ -37,4 +37,35 @@ public static unsafe class ProcessMemory
         if (i == space + 1) throw new FormatException("statm resident field is not a number.");
         return pages;
     }
+
+    /// <summary>
+    /// From /proc/self/smaps (Linux; 0 elsewhere): the bytes of the mappings overlapping [start, end)
+    /// that the kernel backs with anonymous huge pages (AnonHugePages), and that were given MADV_FREE
+    /// and are still resident (LazyFree: offered memory the kernel has not taken yet).
+    /// </summary>
+    public static (long AnonHugePages, long LazyFree) SmapsOf(nint start, nint end)
+    {
+        if (!OperatingSystem.IsLinux()) return (0, 0);
+        long huge = 0, lazy = 0;
+        bool inside = false;
+        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        {
+            int dash = line.IndexOf('-');
+            int space = line.IndexOf(' ');
+            if (dash > 0 && space > dash
+                && long.TryParse(line.AsSpan(0, dash), System.Globalization.NumberStyles.HexNumber, null, out long from)
+                && long.TryParse(line.AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.HexNumber, null, out long to))
+            {
+                inside = from < end && to > start;
+                continue;
+            }
+            if (!inside) continue;
+            if (line.StartsWith("AnonHugePages:", StringComparison.Ordinal)) huge += KiloBytes(line);
+            else if (line.StartsWith("LazyFree:", StringComparison.Ordinal)) lazy += KiloBytes(line);
+        }
+        return (huge, lazy);
+    }
+
+    /// <summary>"Name:   1234 kB" in bytes.</summary>
+    private static long KiloBytes(string line) => long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture) * 1024;
 }
