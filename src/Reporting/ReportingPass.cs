@@ -50,7 +50,7 @@ internal sealed class ReportingPass
         // With the hint tier, a look that finds caches holding memory drains them into the hint tier.
         if (hints && kind == PassKind.Caches) kind = PassKind.Hint;
         PassReport report = kind == PassKind.Hint ? Hint(stopped) : Report(kind, hints, stopped);
-        return hints ? report with { HintedLeft = arena.HintedFreeBytes(reportOrder) > 0 } : report;
+        return hints ? report with { HintedLeft = arena.HintedFreeBytes(floorOrder) > 0 } : report;
     }
 
     /// <summary>The hint tier: idle caches home, then fresh blocks free for half a hint delay offered to the OS.</summary>
@@ -69,7 +69,10 @@ internal sealed class ReportingPass
         return new PassReport(new ReportingPassResult(totals.Blocks, totals.Bytes, totals.Calls, totals.Failures, false), cachesBusy, youngLeft);
     }
 
-    /// <summary>The report tier. With the hint tier before it, a timed pass reports only hinted blocks.</summary>
+    /// <summary>
+    /// The report tier. With the hint tier before it, a timed pass reports only hinted blocks, down to
+    /// the floor order: fragments that stayed offered for a report delay go back too, not only after idleness.
+    /// </summary>
     private PassReport Report(PassKind kind, bool hints, Func<bool> stopped)
     {
         var totals = new PassTotals();
@@ -79,7 +82,7 @@ internal sealed class ReportingPass
         bool timed = kind is PassKind.Automatic or PassKind.Caches;
         FreeBlockSelection selection = hints && timed ? FreeBlockSelection.Hinted : FreeBlockSelection.Unreported;
         bool agedOnly = timed && !hints && options.Delay > TimeSpan.Zero;
-        var scope = new PassScope(deep ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
+        var scope = new PassScope(deep || selection == FreeBlockSelection.Hinted ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
             IgnoreThreshold: !timed, agedOnly, selection, reportScatterlist);
         if (timed && !hints) youngLeft = false;
         bool worked;
@@ -126,7 +129,8 @@ internal sealed class ReportingPass
     /// <summary>Hands what is free to the scope's device, zone by zone, within the budget; false when the threshold turned the pass away.</summary>
     private bool ReportZones(PassScope scope, Func<bool> stopped, ref PassTotals totals)
     {
-        if (!scope.IgnoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
+        // The threshold counts what the pass would take: hinted memory down to the floor, or unreported memory of report order.
+        if (!scope.IgnoreThreshold && Available(scope) < Math.Max(1, options.ThresholdBytes))
             return false;
         for (int zone = 0; zone < arena.ZoneCount && totals.Failures == 0 && !totals.BudgetExhausted; zone++)
         {
@@ -152,6 +156,10 @@ internal sealed class ReportingPass
         }
         return true;
     }
+
+    private long Available(PassScope scope) => scope.Selection == FreeBlockSelection.Hinted
+        ? arena.HintedFreeBytes(scope.MinOrder)
+        : arena.UnreportedFreeBytes(reportOrder);
 
     /// <summary>
     /// Hands one scatterlist to the device, outside every zone lock. Whatever the device does, even

@@ -241,3 +241,36 @@ public class HintTierTests
         Assert.Null(off.HintDevice);
     }
 }
+
+/// <summary>Fragments under the hint tier: offered within a hint delay, handed back one report delay later.</summary>
+public class HintedFragmentTests
+{
+    [Fact]
+    public void A_fragment_is_hinted_after_the_hint_delay_and_reported_one_delay_later_without_an_idle_stretch()
+    {
+        var time = new FakeTimeProvider();
+        using var arena = new BuddyArena(new ArenaOptions { Size = 4 * Arenas.MiB, ZoneCount = 1, ThreadCaches = false }, timeProvider: time);
+        var hints = new RecordingDevice();
+        var reports = new RecordingDevice();
+        TimeSpan hintDelay = TimeSpan.FromSeconds(1), delay = TimeSpan.FromSeconds(10);
+        using var reporter = new PageReporter(arena, reports,
+            new PageReporterOptions { Delay = delay, HintDelay = hintDelay, IdleTime = Timeout.InfiniteTimeSpan }, hintDevice: hints);
+        // The whole arena in 64 KiB blocks; the one freed stays a fragment, its buddy live.
+        nint[] blocks = [.. Enumerable.Range(0, 64).Select(_ => arena.Allocate(4))];
+        nint fragment = blocks[0];
+        reporter.Start();
+        Wait.Until(() => reporter.IsWaitingForDelay, "the start to wait out the hint delay");
+        time.Advance(hintDelay);
+        Wait.Until(() => reporter.Wakeups == 1 && reporter.IsWaitingForWork, "the first pass");
+        arena.Free(fragment);
+        Wait.Until(() => reporter.IsWaitingForDelay, "the fragment's free to ask for a hint pass");
+        time.Advance(hintDelay);
+        Wait.Until(() => hints.Calls.Count == 1 && reporter.IsWaitingForWork, "the hint pass");
+        Assert.Equal([new FreeBlock(fragment, 64 << 10)], hints.Calls[0]);
+        time.Advance(delay);
+        Wait.Until(() => reports.Calls.Count == 1, "the report pass one delay after the hint");
+        Assert.Equal([new FreeBlock(fragment, 64 << 10)], reports.Calls[0]);
+        Assert.Equal(64 << 10, arena.GetStatistics().ReportedBytes);
+        foreach (nint block in blocks[1..]) arena.Free(block);
+    }
+}
