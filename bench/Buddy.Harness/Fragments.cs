@@ -13,13 +13,13 @@ namespace Buddy.Harness;
 /// </summary>
 public static class Fragments
 {
-    public sealed record Result(string Variant, long BaselineRss, long LiveBytes, long PeakRss, long IdleRss, long ReportedBytes)
+    public sealed record Result(string Variant, long BaselineRss, long LiveBytes, long PeakRss, long IdleRss, long ReportedBytes, double SecondsToIdle)
     {
         /// <summary>Idle RSS above the baseline and the live bytes: what the allocator still holds.</summary>
         public long Held => IdleRss - BaselineRss - LiveBytes;
     }
 
-    public static readonly string[] Variants = ["floor 64 KiB", "no floor"];
+    public static readonly string[] Variants = ["floor 64 KiB", "no floor", "hint tier at once, no idle pass"];
 
     /// <summary>Runs in the child: one variant, one line "fragments,baseline,live,peak,idle,reported".</summary>
     public static unsafe int RunChild(string variant, int burstMiB, int keepPercent, int delayMs)
@@ -28,11 +28,14 @@ public static class Fragments
         using var arena = new BuddyArena(new ArenaOptions { Name = "fragments", Size = 4L << 30, Backing = ArenaBacking.Reserve });
         using var device = new MadviseDontNeedDevice();
         var delay = TimeSpan.FromMilliseconds(delayMs);
+        bool hints = variant == Variants[2];
         using var reporter = new PageReporter(arena, device, new PageReporterOptions
         {
             Delay = delay,
-            IdleTime = 2 * delay,
-            FloorOrder = variant == Variants[0] ? null : arena.PageblockOrder,
+            // With the hint tier, fragments go back through it: offered at once, reported one delay later.
+            IdleTime = hints ? Timeout.InfiniteTimeSpan : 2 * delay,
+            FloorOrder = variant == Variants[1] ? arena.PageblockOrder : null,
+            HintDelay = hints ? TimeSpan.Zero : Timeout.InfiniteTimeSpan,
         });
         reporter.Start();
         var random = new Random(17);
@@ -62,12 +65,13 @@ public static class Fragments
                 arena.Free(block);
             }
         }
+        var sinceFree = System.Diagnostics.Stopwatch.StartNew();
         // Until nothing above the floor is left unreported, or ten delays.
         var deadline = DateTime.UtcNow + 10 * delay + TimeSpan.FromSeconds(5);
         while (arena.UnreportedFreeBytes(reporter.FloorOrder) > 0 && DateTime.UtcNow < deadline) Thread.Sleep(50);
         long idle = ProcessMemory.ResidentBytes();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"fragments,{baseline},{live},{peak},{idle},{arena.GetStatistics().ReportedBytes}"));
+            $"fragments,{baseline},{live},{peak},{idle},{arena.GetStatistics().ReportedBytes},{sinceFree.Elapsed.TotalSeconds:0.00}"));
         GC.KeepAlive(kept);
         return 0;
     }
@@ -83,11 +87,11 @@ public static class Fragments
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"- Workload: one {burstMiB} MiB burst of 64 KiB - 4 MiB blocks (log-uniform sizes, every page touched) in a reserved arena, 10% of the blocks kept, the rest freed; reporter delay {delayMs} ms, idle time twice that; RSS read once nothing above the floor is left unreported (at most ten delays). Each variant in a process of its own."));
         md.AppendLine();
-        md.AppendLine("| variant | runtime baseline | live | peak | idle | held above live + baseline | reported |");
-        md.AppendLine("|---|---|---|---|---|---|---|");
+        md.AppendLine("| variant | runtime baseline | live | peak | idle | held above live + baseline | reported | seconds from the frees to idle |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (Result r in results)
             md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Variant} | {r.BaselineRss / 1048576.0:0.0} | {r.LiveBytes / 1048576.0:0.0} | {r.PeakRss / 1048576.0:0.0} | {r.IdleRss / 1048576.0:0.0} | {r.Held / 1048576.0:0.0} | {r.ReportedBytes / 1048576.0:0.0} |"));
+                $"| {r.Variant} | {r.BaselineRss / 1048576.0:0.0} | {r.LiveBytes / 1048576.0:0.0} | {r.PeakRss / 1048576.0:0.0} | {r.IdleRss / 1048576.0:0.0} | {r.Held / 1048576.0:0.0} | {r.ReportedBytes / 1048576.0:0.0} | {r.SecondsToIdle:0.00} |"));
         md.AppendLine();
         md.AppendLine("Sizes in MiB. \"Held\": idle RSS less the runtime's RSS before the arena and the bytes kept (whole pages); the target is at most 16 MiB.");
         File.WriteAllText(path, md.ToString());
@@ -102,8 +106,9 @@ public static class Fragments
             using var child = Child.Start("buddy", "--fragments-child", variant, $"{burstMiB}", $"{keepPercent}", $"{delayMs}");
             string line = child.StandardOutput.ReadToEnd().Trim();
             child.WaitForExit();
-            long[] f = line.Split(',').Skip(1).Select(v => long.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-            results.Add(new Result(variant, f[0], f[1], f[2], f[3], f[4]));
+            string[] fields = line.Split(',');
+            long[] f = fields.Skip(1).Take(5).Select(v => long.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            results.Add(new Result(variant, f[0], f[1], f[2], f[3], f[4], double.Parse(fields[6], CultureInfo.InvariantCulture)));
         }
         return results;
     }
