@@ -41,8 +41,9 @@ public sealed record PageReporterOptions
     /// The hint tier: how long a free block (down to <see cref="FloorOrder"/>, fragments included)
     /// stays unused before it is offered to the OS with MADV_FREE (MEM_RESET on Windows). The OS takes
     /// hinted memory only when a charge needs it, and memory reused first costs nothing. With the tier
-    /// on, the timed report tier hands back only memory that has stayed hinted for <see cref="Delay"/>;
-    /// idleness, pressure and ReportNow report everything as before.
+    /// on, the timed report tier hands back only hinted memory, down to <see cref="FloorOrder"/>, one
+    /// <see cref="Delay"/> after the pass that first left it hinted; idleness, pressure and ReportNow
+    /// report everything as before.
     /// <see cref="Timeout.InfiniteTimeSpan"/> (the default): no hint tier.
     /// </summary>
     public TimeSpan HintDelay { get; init; } = Timeout.InfiniteTimeSpan;
@@ -73,8 +74,10 @@ public sealed record PageReporterOptions
 
     internal int ResolveFloorOrder(BuddyArena arena) => HugePageFloor(arena, Math.Min(ResolveReportOrder(arena), FloorOrder ?? DefaultFloorOrder(arena.Options)));
 
-    /// <summary>Over huge pages, nothing below a pageblock is hinted or reported: it would split a huge page.</summary>
-    private static int HugePageFloor(BuddyArena arena, int order) => arena.Options.TransparentHugePages ? Math.Max(order, arena.PageblockOrder) : order;
+    /// <summary>Over huge pages, nothing below a pageblock or 2 MiB is hinted or reported: it would split a huge page.</summary>
+    private static int HugePageFloor(BuddyArena arena, int order) => arena.Options.TransparentHugePages
+        ? Math.Min(arena.MaxOrder, Math.Max(order, Math.Max(arena.PageblockOrder, System.Numerics.BitOperations.Log2((uint)Math.Max(1, (2 << 20) / arena.PageSize)))))
+        : order;
 
     /// <summary>The order of 64 KiB blocks, or 0 when pages are that large already.</summary>
     private static int DefaultFloorOrder(ArenaOptions arena) => Math.Max(0, System.Numerics.BitOperations.Log2((uint)Math.Max(1, (64 << 10) / arena.PageSize)));

@@ -83,7 +83,7 @@ internal sealed class ReportingPass
         FreeBlockSelection selection = hints && timed ? FreeBlockSelection.Hinted : FreeBlockSelection.Unreported;
         bool agedOnly = timed && !hints && options.Delay > TimeSpan.Zero;
         var scope = new PassScope(deep || selection == FreeBlockSelection.Hinted ? floorOrder : reportOrder, kind == PassKind.Pressure ? long.MaxValue : options.BudgetBytesPerPass,
-            IgnoreThreshold: !timed, agedOnly, selection, reportScatterlist);
+            IgnoreThreshold: !timed || selection == FreeBlockSelection.Hinted, agedOnly, selection, reportScatterlist);
         if (timed && !hints) youngLeft = false;
         bool worked;
         // Blocks parked in thread caches go home first, so they can merge and be reported. Asked for
@@ -106,11 +106,12 @@ internal sealed class ReportingPass
             cachesBusy = busyBytes > 0;
             if (drained > 0 && totals.Failures == 0 && !totals.BudgetExhausted) worked |= ReportZones(scope, stopped, ref totals);
         }
-        if (!worked) return new PassReport(default, cachesBusy, youngLeft);
+        // With the hint tier, young blocks are the hint pass's to come back for, not a report pass's.
+        if (!worked) return new PassReport(default, cachesBusy, youngLeft && !hints);
         if (agedOnly) youngLeft = arena.HasYoungFreeBlocks(reportOrder);
         counters.Pass(kind);
         var result = new ReportingPassResult(totals.Blocks, totals.Bytes, totals.Calls, totals.Failures, totals.BudgetExhausted);
-        return new PassReport(result, cachesBusy, youngLeft);
+        return new PassReport(result, cachesBusy, youngLeft && !hints);
     }
 
     /// <summary>
@@ -129,8 +130,7 @@ internal sealed class ReportingPass
     /// <summary>Hands what is free to the scope's device, zone by zone, within the budget; false when the threshold turned the pass away.</summary>
     private bool ReportZones(PassScope scope, Func<bool> stopped, ref PassTotals totals)
     {
-        // The threshold counts what the pass would take: hinted memory down to the floor, or unreported memory of report order.
-        if (!scope.IgnoreThreshold && Available(scope) < Math.Max(1, options.ThresholdBytes))
+        if (!scope.IgnoreThreshold && arena.UnreportedFreeBytes(reportOrder) < Math.Max(1, options.ThresholdBytes))
             return false;
         for (int zone = 0; zone < arena.ZoneCount && totals.Failures == 0 && !totals.BudgetExhausted; zone++)
         {
@@ -156,10 +156,6 @@ internal sealed class ReportingPass
         }
         return true;
     }
-
-    private long Available(PassScope scope) => scope.Selection == FreeBlockSelection.Hinted
-        ? arena.HintedFreeBytes(scope.MinOrder)
-        : arena.UnreportedFreeBytes(reportOrder);
 
     /// <summary>
     /// Hands one scatterlist to the device, outside every zone lock. Whatever the device does, even

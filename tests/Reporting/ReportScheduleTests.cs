@@ -223,4 +223,34 @@ public class HintScheduleTests
         Assert.False(s.Passed(Delay, false, spent));
         Assert.Equal(2 * Delay, s.ReportDueAt);
     }
+
+    [Fact]
+    public void A_due_report_runs_before_a_pending_request_and_the_hint_pass_follows()
+    {
+        ReportSchedule s = Schedule();
+        s.Passed(0, false, Left(hinted: true));
+        // Frees keep asking; the report is due all the same.
+        Assert.Equal(ReporterStep.PassOf(PassKind.Automatic), s.Next(Delay, requested: true, false, false));
+        Assert.True(s.Passed(Delay, false, Left(hinted: false)), "the put-off request asks for its pass");
+        Assert.Equal(StepKind.PollPressure, s.Next(Delay, requested: true, false, false).Kind);
+    }
+
+    [Fact]
+    public void With_a_zero_hint_delay_busy_caches_wait_for_the_next_look_instead_of_a_pass_at_once()
+    {
+        var s = new ReportSchedule(Delay, -1, hasThreadCaches: true, idleReporting: false, Second, hintDelay: 0);
+        s.Park(0);
+        Assert.False(s.Passed(0, false, new PassReport(default, CachesBusy: true, YoungLeft: false)));
+        Assert.Equal(new ReporterStep(StepKind.Wait, Delay), s.Next(0, false, false, false));
+    }
+
+    [Fact]
+    public void A_failed_report_of_hinted_memory_waits_a_look_even_with_no_delay()
+    {
+        var s = new ReportSchedule(0, -1, hasThreadCaches: false, idleReporting: false, Second, hintDelay: 0);
+        s.Park(0);
+        var failed = new PassReport(new ReportingPassResult(0, 0, 1, 1, false), false, false, HintedLeft: true);
+        s.Passed(5, false, failed);
+        Assert.Equal(5 + Second, s.ReportDueAt);
+    }
 }

@@ -192,12 +192,18 @@ public sealed unsafe partial class BuddyArena : IDisposable
         return true;
     }
 
-    /// <summary>The smallest reported block faulted in at once when handed out (<see cref="ArenaOptions.PopulateReportedBlocks"/>).</summary>
-    private readonly int populateOrder;
+    /// <summary>
+    /// The smallest reported block faulted in at once when handed out (<see cref="ArenaOptions.PopulateReportedBlocks"/>);
+    /// int.MaxValue once the kernel has refused (before Linux 5.14), so it is not asked again. Racy by design.
+    /// </summary>
+    private int populateOrder;
 
-    /// <summary>Faults a reported block in with one call; a kernel that refuses leaves it to fault page by page.</summary>
+    /// <summary>Faults a reported block in with one call; a kernel that refuses leaves it, and the rest, to fault page by page.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void Populate(nint address, int order) => VirtualMemory.PopulateWrite(address, (nuint)BytesOf(order));
+    private void Populate(nint address, int order)
+    {
+        if (!VirtualMemory.PopulateWrite(address, (nuint)BytesOf(order))) populateOrder = int.MaxValue;
+    }
 
     /// <summary>Frees a block; its order comes from its descriptor.</summary>
     public void Free(nint address) => Free(address, expectedOrder: -1, size: 0);

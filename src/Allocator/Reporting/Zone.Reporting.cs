@@ -37,6 +37,7 @@ internal sealed partial class Zone
     public long HintedPages(int minOrder = 0)
     {
         AssertLocked();
+        if (Isolated) return 0;
         long pages = 0;
         for (int order = minOrder; order <= map.MaxOrder; order++)
             for (int t = 0; t < Migratetypes.Count; t++)

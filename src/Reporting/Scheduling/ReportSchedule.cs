@@ -84,6 +84,8 @@ internal sealed class ReportSchedule
     private long nextLookAt = long.MaxValue;
     /// <summary>With the hint tier: when hinted memory is reported (<see cref="long.MaxValue"/>: none waits).</summary>
     private long reportDueAt = long.MaxValue;
+    /// <summary>A request was pending when a due report pass ran first: the pass asks for the hint pass it put off.</summary>
+    private bool requestPutOff;
     /// <summary>Arena activity as the parked thread last saw it.</summary>
     private long opsSeen = -1, activitySeenAt, opsAtIdlePass = -1;
 
@@ -127,15 +129,17 @@ internal sealed class ReportSchedule
         switch (Phase)
         {
             case SchedulePhase.Parked:
+                // A due report first: steady frees would otherwise put it off for ever.
+                if (now >= reportDueAt)
+                {
+                    reportDueAt = long.MaxValue;
+                    requestPutOff = requested;
+                    return PassOf(pressure ? PassKind.Pressure : PassKind.Automatic);
+                }
                 if (requested || pressureSignaled)
                 {
                     Phase = SchedulePhase.Requested;
                     return new ReporterStep(StepKind.PollPressure);
-                }
-                if (now >= reportDueAt)
-                {
-                    reportDueAt = long.MaxValue;
-                    return PassOf(pressure ? PassKind.Pressure : PassKind.Automatic);
                 }
                 return now >= nextLookAt ? new ReporterStep(StepKind.Look) : new ReporterStep(StepKind.Wait, Math.Min(nextLookAt, reportDueAt));
             case SchedulePhase.Requested:
@@ -181,8 +185,12 @@ internal sealed class ReportSchedule
     {
         Park(now);
         if (!hints) return requestedMeanwhile || report.Result.BudgetExhausted || report.CachesBusy || report.YoungLeft;
-        if (report.HintedLeft && reportDueAt == long.MaxValue) reportDueAt = now + delay;
-        return requestedMeanwhile || report.CachesBusy || report.YoungLeft;
+        // A failed report waits for the next look, so a device that keeps failing is not called in a loop.
+        if (report.HintedLeft && reportDueAt == long.MaxValue) reportDueAt = now + (report.Result.FailedReports > 0 ? Math.Max(delay, lookEvery) : delay);
+        bool putOff = requestPutOff;
+        requestPutOff = false;
+        // Busy caches are looked at again every look; with a zero hint delay, asking again at once would spin.
+        return requestedMeanwhile || putOff || report.YoungLeft;
     }
 
     private ReporterStep PassOf(PassKind kind)

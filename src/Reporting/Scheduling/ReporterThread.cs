@@ -117,8 +117,9 @@ internal sealed class ReporterThread
         {
             report = owner.RunPass(kind, epoch);
         }
-        catch (ObjectDisposedException) when (arena.IsDisposed)
+        catch (ObjectDisposedException) when (arena.IsDisposed || signals.Stopped(epoch))
         {
+            // The arena, or the reporter (Dispose marks it before it stops the thread), is gone: end quietly.
             return false;
         }
         catch (Exception e)
