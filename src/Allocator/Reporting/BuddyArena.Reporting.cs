@@ -58,41 +58,21 @@ public sealed unsafe partial class BuddyArena
         }
     }
 
-    /// <summary>Fresh free bytes (neither hinted nor reported) in listed blocks of <paramref name="minOrder"/> or larger, across zones.</summary>
-    internal long FreshFreeBytes(int minOrder)
-    {
-        ValidateOrder(minOrder);
-        using (gate.Enter())
-        {
-            long pages = 0;
-            foreach (Zone zone in online.Zones)
-                lock (zone.Lock) pages += zone.FreshPages(minOrder);
-            return pages * options.PageSize;
-        }
-    }
-
     /// <summary>Hinted free bytes in listed blocks of <paramref name="minOrder"/> or larger, across zones.</summary>
-    internal long HintedFreeBytes(int minOrder)
-    {
-        ValidateOrder(minOrder);
-        using (gate.Enter())
-        {
-            long pages = 0;
-            foreach (Zone zone in online.Zones)
-                lock (zone.Lock) pages += zone.HintedPages(minOrder);
-            return pages * options.PageSize;
-        }
-    }
+    internal long HintedFreeBytes(int minOrder) => SumPages(minOrder, static (zone, order) => zone.HintedPages(order));
 
     /// <summary>Unreported free bytes in blocks of <paramref name="minOrder"/> or larger, across zones.</summary>
-    public long UnreportedFreeBytes(int minOrder)
+    public long UnreportedFreeBytes(int minOrder) => SumPages(minOrder, static (zone, order) => zone.UnreportedPages(order));
+
+    /// <summary>Bytes of the pages <paramref name="count"/> finds in each online zone, under its lock.</summary>
+    private long SumPages(int minOrder, Func<Zone, int, long> count)
     {
         ValidateOrder(minOrder);
         using (gate.Enter())
         {
             long pages = 0;
             foreach (Zone zone in online.Zones)
-                lock (zone.Lock) pages += zone.UnreportedPages(minOrder);
+                lock (zone.Lock) pages += count(zone, minOrder);
             return pages * options.PageSize;
         }
     }

@@ -45,18 +45,6 @@ internal sealed partial class Zone
         return pages;
     }
 
-    /// <summary>Fresh free pages (neither hinted nor reported) in listed blocks of <paramref name="minOrder"/> or larger.</summary>
-    public long FreshPages(int minOrder)
-    {
-        AssertLocked();
-        if (Isolated) return 0;
-        long pages = 0;
-        for (int order = minOrder; order <= map.MaxOrder; order++)
-            for (int t = 0; t < Migratetypes.Count; t++)
-                pages += (BlockCount(order, (Migratetype)t) - ReportedCount(order, (Migratetype)t) - HintedCount(order, (Migratetype)t)) << order;
-        return pages;
-    }
-
     /// <summary>Whether a fresh listed block of <paramref name="minOrder"/> or larger was freed in the current round.</summary>
     public bool HasYoungBlocks(int minOrder)
     {
