@@ -39,6 +39,8 @@ public sealed class HostingTests
             ["Buddy:Reporter:FloorOrder"] = "5",
             ["Buddy:Reporter:IdleTime"] = "00:00:30",
             ["Buddy:Reporter:PressureSources"] = "Cgroup, Psi",
+            ["Buddy:Reporter:HintDelay"] = "00:00:00.25",
+            ["Buddy:Arena:PopulateReportedBlocks"] = "true",
         });
         builder.Services.AddBuddy();
         using IHost host = builder.Build();
@@ -57,6 +59,9 @@ public sealed class HostingTests
         Assert.Equal(5, reporter.FloorOrder);
         Assert.Equal(TimeSpan.FromSeconds(30), reporter.Options.IdleTime);
         Assert.Equal(PressureSources.Cgroup | PressureSources.Psi, reporter.Options.PressureSources);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), reporter.Options.HintDelay);
+        Assert.NotNull(reporter.HintDevice);
+        Assert.True(arena.Options.PopulateReportedBlocks);
         Assert.Same(arena, host.Services.GetRequiredService<BuddyMemoryPool>().Arena);
         await host.StopAsync(TestContext.Current.CancellationToken);
     }
