@@ -235,9 +235,11 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         signals.Stop();
         ReporterThread? running = thread;
         if (running is null) return;
+        // Joined before the monitor goes, so the thread is never inside a poll of a disposed monitor;
+        // a signal the monitor raises meanwhile only counts.
+        running.Thread.Join();
         pressureMonitor?.Dispose();
         pressureMonitor = null;
-        running.Thread.Join();
         thread = null;
         signals.ForgetRequest();
     }
