@@ -90,6 +90,8 @@ public class LayerBadInputTests : IDisposable
         Arenas.AssertRejected<ArgumentOutOfRangeException>(arena,
             () => arena.ReportFreeBlocks(0, 9, (ReportingMode)3, new FreeBlock[2], _ => ReportOutcome.Reported), "Mode");
         Arenas.AssertRejected<ArgumentNullException>(arena, () => arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[2], null!), "report");
+        Arenas.AssertRejected<ArgumentOutOfRangeException>(arena,
+            () => arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[2], _ => ReportOutcome.Hinted, selection: (FreeBlockSelection)9), "Selection");
     }
 
     [Fact]

@@ -89,6 +89,7 @@ public sealed unsafe partial class BuddyArena
         ValidateZone(zone);
         ValidateOrder(minOrder);
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Mode must be Isolate or InPlace.");
+        if (!Enum.IsDefined(selection)) throw new ArgumentOutOfRangeException(nameof(selection), selection, "Selection must be Unreported, Hinted or Fresh.");
         ArgumentNullException.ThrowIfNull(report);
         using (gate.Enter())
         {
