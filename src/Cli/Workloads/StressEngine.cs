@@ -118,7 +118,7 @@ public sealed class StressEngine
     /// </summary>
     private void Work(BuddyArena arena, Barrier barrier, Worker worker)
     {
-        int stretch = worker.Random.Next(5_000, 50_000);
+        int stretch = worker.Random.Next(options.ThreadOperations / 10, options.ThreadOperations);
         while (true)
         {
             if (pauseRequested)

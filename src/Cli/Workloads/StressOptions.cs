@@ -29,6 +29,11 @@ public sealed record StressOptions
     public TimeSpan RestartInterval { get; init; } = TimeSpan.FromMilliseconds(700);
     public bool Poison { get; init; } = true;
     /// <summary>
+    /// Each worker thread runs a random number of operations below this (and at least a tenth of it),
+    /// then hands its blocks to a successor and exits with its cache.
+    /// </summary>
+    public int ThreadOperations { get; init; } = 50_000;
+    /// <summary>
     /// 0: one section of <see cref="ArenaBytes"/>. Otherwise the arena starts with one section of this
     /// size, grows up to <see cref="ArenaBytes"/>, and free sections go offline while threads allocate.
     /// </summary>
