@@ -24,6 +24,9 @@ internal sealed class ReporterInstruments
         meter.CreateObservableCounter("buddy.report.failures", () => Observe(s => s.FailedReports), "{call}", "Device calls that failed.");
         meter.CreateObservableCounter("buddy.report.idle_passes", () => Observe(s => s.IdlePasses), "{pass}", "Passes down to the floor order because the arena was idle.");
         meter.CreateObservableCounter("buddy.report.pressure_passes", () => Observe(s => s.PressurePasses), "{pass}", "Passes down to the floor order, at once and with no budget, because memory was short.");
+        meter.CreateObservableCounter("buddy.hint.passes", () => Observe(s => s.HintPasses), "{pass}", "Hint passes: fresh free blocks offered to the OS.");
+        meter.CreateObservableCounter("buddy.hint.bytes", () => Observe(s => s.HintedBytes), "By", "Bytes offered to the OS (MADV_FREE, MEM_RESET).");
+        meter.CreateObservableCounter("buddy.hint.failures", () => Observe(s => s.FailedHints), "{call}", "Hint calls that failed; their blocks went back fresh.");
         meter.CreateObservableCounter("buddy.report.pressure_signals", () => Observe(s => s.PressureSignals), "{signal}", "Times a pressure source or the host said memory was short.");
     }
 

@@ -1,6 +1,8 @@
 using Buddy.Reporting;
 using Buddy.Reporting.Scheduling;
 using Buddy.Reporting.Testing;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Buddy.Tests;
@@ -16,8 +18,8 @@ public class HintTierTests
     private static readonly TimeSpan HintDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Delay = TimeSpan.FromSeconds(10);
 
-    private static BuddyArena Arena(int mib = 16, FakeTimeProvider? time = null) =>
-        new(new ArenaOptions { Size = mib * Arenas.MiB, ZoneCount = 1, ThreadCaches = false }, timeProvider: time);
+    private static BuddyArena Arena(int mib = 16, FakeTimeProvider? time = null, IMeterFactory? meters = null) =>
+        new(new ArenaOptions { Size = mib * Arenas.MiB, ZoneCount = 1, ThreadCaches = false }, meters, time);
 
     private static ReportedBatch Hint(BuddyArena arena, int minOrder = 0) =>
         arena.ReportFreeBlocks(0, minOrder, ReportingMode.Isolate, new FreeBlock[64], _ => ReportOutcome.Hinted, selection: FreeBlockSelection.Fresh);
@@ -146,7 +148,10 @@ public class HintTierTests
     public void The_reporter_hints_a_free_block_after_the_hint_delay_and_reports_it_one_delay_later()
     {
         var time = new FakeTimeProvider();
-        using BuddyArena arena = Arena(8, time);
+        using var meters = new TestMeterFactory();
+        using BuddyArena arena = Arena(8, time, meters);
+        using var hintedBytes = new MetricCollector<long>(meters, ArenaMetrics.MeterName, "buddy.hint.bytes");
+        using var hintPasses = new MetricCollector<long>(meters, ArenaMetrics.MeterName, "buddy.hint.passes");
         var hints = new RecordingDevice();
         var reports = new RecordingDevice();
         using var reporter = new PageReporter(arena, reports, new PageReporterOptions { Delay = Delay, HintDelay = HintDelay, IdleTime = Timeout.InfiniteTimeSpan },
@@ -165,6 +170,11 @@ public class HintTierTests
         Assert.Empty(reports.Calls);
         Assert.Equal(4 * Arenas.MiB, arena.GetStatistics().HintedBytes);
         Assert.Equal(4 * Arenas.MiB, reporter.GetStatistics().HintedBytes);
+        hintedBytes.RecordObservableInstruments();
+        hintPasses.RecordObservableInstruments();
+        Assert.Equal(4 * Arenas.MiB, hintedBytes.LastMeasurement?.Value);
+        Assert.Equal(reporter.GetStatistics().HintPasses, hintPasses.LastMeasurement?.Value);
+        Assert.True(hintPasses.LastMeasurement?.Value >= 1);
 
         // Hinted memory that stays unused is handed back one report delay after the hint pass.
         time.Advance(Delay - TimeSpan.FromTicks(1));

@@ -55,6 +55,8 @@ internal sealed class ArenaInstruments
         meter.CreateObservableCounter("buddy.sections.removed", () => Observe(14, s => s.SectionsRemoved), "{section}", "Sections taken offline.");
         meter.CreateObservableUpDownCounter("buddy.memory.cached", () => Observe(15, s => s.CachedPages * s.PageSize), "By", "Free bytes held in thread caches (counted in buddy.memory.free).");
         meter.CreateObservableUpDownCounter("buddy.memory.hinted", () => Observe(16, s => s.HintedBytes), "By", "Free bytes offered to the OS (MADV_FREE), which takes them only when it needs memory.");
+        meter.CreateObservableUpDownCounter("buddy.memory.hinted_resident", ObserveHintedResident, "By",
+            "Hinted bytes the OS has not taken yet: still resident, so reusing them costs nothing.");
         meter.CreateObservableUpDownCounter("buddy.pool.rented", () => ObservePools(c => c.RentedBytes), "By", "Bytes rented from memory pools and not yet returned.");
         meter.CreateObservableCounter("buddy.pool.rents", () => ObservePools(c => c.Rents), "{rent}", "Blocks rented from memory pools.");
         meter.CreateObservableCounter("buddy.pool.abandoned", () => ObservePools(c => c.Abandoned), "{block}", "Blocks freed because their owner was garbage collected without a dispose.");
@@ -105,6 +107,26 @@ internal sealed class ArenaInstruments
         foreach (BuddyArena arena in current)
             foreach (PoolCounters counters in arena.PoolCounters)
                 yield return new Measurement<long>(pick(counters), Tag(arena.Name), new(ArenaMetrics.PoolOwnerTag, counters.Owner));
+    }
+
+    /// <summary>Measured per arena at collection time (a residency call per hinted block), outside the snapshot.</summary>
+    private IEnumerable<Measurement<long>> ObserveHintedResident()
+    {
+        BuddyArena[] current;
+        lock (gate) current = [.. arenas];
+        var result = new List<Measurement<long>>(current.Length);
+        foreach (BuddyArena arena in current)
+        {
+            try
+            {
+                result.Add(new Measurement<long>(arena.MeasureHintedResidentBytes(), Tag(arena.Name)));
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed between the copy and the read: it has left the meter.
+            }
+        }
+        return result;
     }
 
     private static KeyValuePair<string, object?> Tag(string arena) => new(ArenaMetrics.ArenaTag, arena);
