@@ -16,14 +16,16 @@ int rounds = int.Parse(Option("--rounds") ?? "5", CultureInfo.InvariantCulture);
 long bytes = long.Parse(Option("--mib") ?? "512", CultureInfo.InvariantCulture) << 20;
 string? outDir = Option("--out");
 
-var variants = new (string Name, bool Huge, bool Populate, bool Hint)[]
+var variants = new (string Name, bool Huge, bool Populate, GiveBack Way)[]
 {
-    ("reported, 4 KiB pages", false, false, false),
-    ("reported, 4 KiB pages, populate on install", false, true, false),
-    ("reported, huge pages", true, false, false),
-    ("reported, huge pages, populate on install", true, true, false),
-    ("hinted, 4 KiB pages (not taken)", false, false, true),
-    ("hinted, huge pages (not taken)", true, false, true),
+    ("kept, 4 KiB pages (nothing given back)", false, false, GiveBack.Keep),
+    ("kept, huge pages (nothing given back)", true, false, GiveBack.Keep),
+    ("reported, 4 KiB pages", false, false, GiveBack.Report),
+    ("reported, 4 KiB pages, populate on install", false, true, GiveBack.Report),
+    ("reported, huge pages", true, false, GiveBack.Report),
+    ("reported, huge pages, populate on install", true, true, GiveBack.Report),
+    ("hinted, 4 KiB pages (not taken)", false, false, GiveBack.Hint),
+    ("hinted, huge pages (not taken)", true, false, GiveBack.Hint),
 };
 var first = variants.ToDictionary(v => v.Name, _ => new List<double>());
 var refill = variants.ToDictionary(v => v.Name, _ => new List<double>());
@@ -32,7 +34,7 @@ for (int round = 0; round < rounds; round++)
 {
     foreach (var v in variants)
     {
-        (double firstGbs, double refillGbs, double huge) = Run(v.Huge, v.Populate, v.Hint, bytes);
+        (double firstGbs, double refillGbs, double huge) = Run(v.Huge, v.Populate, v.Way, bytes);
         first[v.Name].Add(firstGbs);
         refill[v.Name].Add(refillGbs);
         coverage[v.Name].Add(huge);
@@ -48,7 +50,7 @@ md.AppendLine(CultureInfo.InvariantCulture, $"`dotnet bench/Buddy.Refill/bin/Rel
 md.AppendLine(CultureInfo.InvariantCulture, $"THP here: `{Read("/sys/kernel/mm/transparent_hugepage/enabled")}`, defrag `{Read("/sys/kernel/mm/transparent_hugepage/defrag")}`.");
 md.AppendLine();
 md.AppendLine(CultureInfo.InvariantCulture, $"A {bytes >> 20} MiB Reserve arena is allocated in 4 MiB blocks and every byte written (first touch), all freed and handed");
-md.AppendLine("back (`ReportNow`, MADV_DONTNEED) or offered (the hint tier, MADV_FREE, with no memory pressure so the kernel takes nothing),");
+md.AppendLine("back (`ReportNow`, MADV_DONTNEED), offered (the hint tier, MADV_FREE, with no memory pressure so the kernel takes nothing) or kept,");
 md.AppendLine(CultureInfo.InvariantCulture, $"then allocated and written again (refill). Medians of {rounds} rounds, the variants interleaved; GB/s of bytes written, wall clock.");
 md.AppendLine("Huge-page coverage is `AnonHugePages` over the arena's range in `/proc/self/smaps` after the first touch.");
 md.AppendLine();
@@ -77,7 +79,7 @@ static double Median(List<double> values)
     return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
 }
 
-static unsafe (double First, double Refill, double Coverage) Run(bool huge, bool populate, bool hint, long bytes)
+static unsafe (double First, double Refill, double Coverage) Run(bool huge, bool populate, GiveBack way, long bytes)
 {
     using var arena = new BuddyArena(new ArenaOptions
     {
@@ -87,20 +89,20 @@ static unsafe (double First, double Refill, double Coverage) Run(bool huge, bool
     var options = new PageReporterOptions
     {
         Delay = TimeSpan.FromHours(1), IdleTime = Timeout.InfiniteTimeSpan, PressureSources = PressureSources.None,
-        HintDelay = hint ? TimeSpan.Zero : Timeout.InfiniteTimeSpan,
+        HintDelay = way == GiveBack.Hint ? TimeSpan.Zero : Timeout.InfiniteTimeSpan,
     };
     using var reporter = new PageReporter(arena, new MadviseDontNeedDevice(), options);
     double firstGbs = WriteAll(arena, bytes, out nint[] blocks);
     double covered = (double)ProcessMemory.SmapsOf(arena.BaseAddress, arena.BaseAddress + (nint)bytes).AnonHugePages / bytes;
     foreach (nint block in blocks) arena.Free(block);
-    if (hint)
+    if (way == GiveBack.Hint)
     {
         reporter.Start();
         var waited = Stopwatch.StartNew();
         while (arena.GetStatistics().HintedBytes < bytes && waited.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(5);
         reporter.Stop();
     }
-    else
+    else if (way == GiveBack.Report)
     {
         reporter.ReportNow();
     }
@@ -146,4 +148,15 @@ static unsafe long Bloat(bool huge, long bytes)
     long resident = VirtualMemory.CountResidentPages(arena.BaseAddress, (nuint)bytes) * Environment.SystemPageSize;
     for (int i = 0; i < blocks.Length; i += keepEvery) arena.Free(blocks[i]);
     return resident;
+}
+
+/// <summary>What happens to the freed arena before it is written again.</summary>
+internal enum GiveBack
+{
+    /// <summary>Nothing: the baseline, memory that stayed resident.</summary>
+    Keep,
+    /// <summary>Reported with MADV_DONTNEED.</summary>
+    Report,
+    /// <summary>Offered with MADV_FREE, with no pressure to make the kernel take it.</summary>
+    Hint,
 }
