@@ -113,9 +113,24 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
             pressureMonitor = WatchedGroup is { } group
                 ? MemoryPressureMonitor.ForGroup(group, options, time, HeldBytes, SignalPressure, RecordError)
                 : MemoryPressureMonitor.Start(options, time, HeldBytes, SignalPressure, RecordError);
+            // What was signalled while stopped was only counted: the new thread starts from a request alone.
+            signals.ForgetPressure();
             signals.RequestAgain();
-            next.Thread.Start();
+            // Known before it runs, so a handler it raises that calls Stop is refused, not joined by itself.
             thread = next;
+            try
+            {
+                next.Thread.Start();
+            }
+            catch
+            {
+                // No thread (a thread limit, no memory): nothing may keep polling for it.
+                thread = null;
+                pressureMonitor?.Dispose();
+                pressureMonitor = null;
+                signals.ForgetRequest();
+                throw;
+            }
             lifecycle = Lifecycle.Running;
         }
     }
@@ -260,6 +275,8 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
         lock (passLock)
         {
             long kept = epoch ?? signals.StopEpoch;
+            // The thread's pass waited for the lock while Stop or Dispose came: it does nothing and counts nothing.
+            if (epoch is long own && (signals.Stopped(own) || lifecycle == Lifecycle.Disposed)) return PassReport.NotRun;
             ObjectDisposedException.ThrowIf(lifecycle == Lifecycle.Disposed, this);
             long started = time.GetTimestamp();
             try

@@ -7,7 +7,11 @@ namespace Buddy.Reporting;
 /// <param name="CachesBusy">Busy threads' caches held blocks at the last timed pass.</param>
 /// <param name="YoungLeft">The last timed pass left unreported blocks freed in the current round.</param>
 /// <param name="HintedLeft">With the hint tier: hinted memory of report order or more is left to report.</param>
-internal readonly record struct PassReport(ReportingPassResult Result, bool CachesBusy, bool YoungLeft, bool HintedLeft = false);
+/// <param name="Stopped">The thread's pass did not run: a Stop or Dispose came first.</param>
+internal readonly record struct PassReport(ReportingPassResult Result, bool CachesBusy, bool YoungLeft, bool HintedLeft = false, bool Stopped = false)
+{
+    public static readonly PassReport NotRun = new(default, false, false, Stopped: true);
+}
 
 /// <summary>
 /// One reporting pass over an arena (Linux's page_reporting_process_zone for every zone): drain the

@@ -156,6 +156,47 @@ public class ReportScheduleTests
     }
 }
 
+/// <summary>The schedule's answers to what a pass found and to requests that came as it began.</summary>
+public class ReportScheduleFollowUpTests
+{
+    private const long Second = 1000;
+    private const long Delay = 2 * Second;
+
+    [Fact]
+    public void With_no_delay_busy_caches_wait_for_the_next_look_instead_of_a_pass_at_once()
+    {
+        var s = new ReportSchedule(0, -1, hasThreadCaches: true, idleReporting: false, Second);
+        s.Park(0);
+        Assert.False(s.Passed(5, false, new PassReport(default, CachesBusy: true, YoungLeft: false)));
+        Assert.Equal(new ReporterStep(StepKind.Wait, 5 + Second), s.Next(5, false, false, false));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_request_pending_as_a_looks_pass_began_is_still_owed_its_pass(bool hints)
+    {
+        var s = new ReportSchedule(Delay, -1, hasThreadCaches: true, idleReporting: false, Second, hints ? Second : -1);
+        s.Park(0);
+        Assert.Equal(StepKind.Look, s.Next(Delay, false, false, false).Kind);
+        Assert.Equal(PassKind.Caches, s.Looked(Delay, cachesHoldMemory: true, operations: 1, pressure: false));
+        // A free asked between the look and the pass: the pass (the look's) does not answer it.
+        Assert.True(s.Passed(Delay, false, default, requestedAtStart: true));
+    }
+
+    [Fact]
+    public void A_request_that_began_its_own_pass_asks_for_nothing_more()
+    {
+        var s = new ReportSchedule(Delay, -1, hasThreadCaches: false, idleReporting: false, Second);
+        s.Park(0);
+        s.Next(0, true, false, false);
+        s.Next(0, true, false, false);
+        s.Next(Delay / 2, true, false, false);
+        Assert.Equal(StepKind.Pass, s.Next(Delay, true, false, false).Kind);
+        Assert.False(s.Passed(Delay, false, default, requestedAtStart: true));
+    }
+}
+
 /// <summary>The schedule with the hint tier: requests end in hint passes, reports follow what stayed hinted.</summary>
 public class HintScheduleTests
 {

@@ -131,6 +131,56 @@ public class ReporterLifecycleTests
     }
 
     [Fact]
+    public void A_thread_pass_that_waited_behind_a_pass_on_another_thread_does_nothing_once_stopped()
+    {
+        using var arena = Arenas.Small(size: 16 * Arenas.MiB, threadCaches: false);
+        var held = Enumerable.Range(0, 8).Select(_ => arena.Allocate(9)).ToList();
+        held.Where((_, i) => i % 2 == 0).ToList().ForEach(arena.Free);
+        using var gated = new GatedDevice();
+        using var reporter = new PageReporter(arena, gated, new PageReporterOptions
+        {
+            Delay = TimeSpan.Zero, Capacity = 1, IdleTime = Timeout.InfiniteTimeSpan, PressureSources = PressureSources.None,
+        });
+        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
+        gated.WaitUntilEntered();
+        // Start asks for a pass at once (no delay): the thread begins it and waits for the pass lock ReportNow holds.
+        reporter.Start();
+        Wait.Until(() => reporter.Wakeups == 1, "the thread to begin its pass");
+        var stop = Background.Run(reporter.Stop);
+        Wait.Until(() => stop.IsBlocked, "Stop to wait for the thread");
+        gated.Open();
+        stop.Join();
+        Assert.Equal(1, pass.Join().ReportedBlocks);
+        // The thread's pass came after Stop: it neither called the device nor counted a pass.
+        Assert.Equal(1, gated.Calls);
+        Assert.Equal(1, reporter.GetStatistics().Passes);
+        Assert.Equal(0, reporter.LiveThreads);
+    }
+
+    [Fact]
+    public void Pressure_signalled_while_stopped_is_only_counted_and_the_next_start_waits_out_its_delay()
+    {
+        using var arena = Arenas.Small(size: 8 * Arenas.MiB, threadCaches: false);
+        arena.Free(arena.Allocate(9));
+        var device = new RecordingDevice();
+        using var reporter = new PageReporter(arena, device, new PageReporterOptions
+        {
+            Delay = TimeSpan.FromHours(1), IdleTime = Timeout.InfiniteTimeSpan, PressureSources = PressureSources.None,
+        });
+        reporter.SignalPressure();
+        Assert.Equal(1, reporter.GetStatistics().PressureSignals);
+        reporter.Start();
+        // A pressure pass would run at once and park the thread; a plain start waits out the delay first.
+        Wait.Until(() => reporter.IsWaitingForDelay, "the started thread to wait out its delay");
+        Assert.Equal(0, reporter.GetStatistics().PressurePasses);
+        Assert.Empty(device.Calls);
+        // Pressure signalled while it runs still cuts the delay short.
+        reporter.SignalPressure();
+        Wait.Until(() => reporter.GetStatistics().PressurePasses == 1, "the pressure pass");
+        Assert.Single(device.Calls);
+    }
+
+    [Fact]
     public void A_reporter_cannot_be_built_on_a_disposed_arena()
     {
         var arena = Arenas.Small();

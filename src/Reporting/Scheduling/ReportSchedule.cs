@@ -86,6 +86,8 @@ internal sealed class ReportSchedule
     private long reportDueAt = long.MaxValue;
     /// <summary>A request was pending when a due report pass ran first: the pass asks for the hint pass it put off.</summary>
     private bool requestPutOff;
+    /// <summary>The pass running was begun by the parked thread (a due report, a look), not by a request.</summary>
+    private bool parkedPass;
     /// <summary>Arena activity as the parked thread last saw it.</summary>
     private long opsSeen = -1, activitySeenAt, opsAtIdlePass = -1;
 
@@ -134,6 +136,7 @@ internal sealed class ReportSchedule
                 {
                     reportDueAt = long.MaxValue;
                     requestPutOff = requested;
+                    parkedPass = true;
                     return PassOf(pressure ? PassKind.Pressure : PassKind.Automatic);
                 }
                 if (requested || pressureSignaled)
@@ -172,6 +175,7 @@ internal sealed class ReportSchedule
         nextLookAt = now + lookEvery;
         bool idle = idleReporting && IdleLongEnough(now, operations);
         if (!cachesHoldMemory && !idle) return null;
+        parkedPass = true;
         return pressure ? PassKind.Pressure : idle ? PassKind.Idle : PassKind.Caches;
     }
 
@@ -180,17 +184,22 @@ internal sealed class ReportSchedule
     /// budget, busy threads' caches, or blocks too young for it. True: request another pass. With the
     /// hint tier, hinted memory left behind is reported one report delay after the first pass that
     /// left it, and what a timed report pass's budget left waits for that too.
+    /// <paramref name="requestedAtStart"/>: a free had asked for a pass when this one began; a pass the
+    /// parked thread began answers no request, so that one is still owed its pass.
     /// </summary>
-    public bool Passed(long now, bool requestedMeanwhile, in PassReport report)
+    public bool Passed(long now, bool requestedMeanwhile, in PassReport report, bool requestedAtStart = false)
     {
+        bool owed = parkedPass && requestedAtStart;
+        parkedPass = false;
         Park(now);
-        if (!hints) return requestedMeanwhile || report.Result.BudgetExhausted || report.CachesBusy || report.YoungLeft;
+        // Busy caches are looked at again at the next look; with no delay, asking at once would spin.
+        if (!hints) return requestedMeanwhile || owed || report.Result.BudgetExhausted || (report.CachesBusy && delay > 0) || report.YoungLeft;
         // A failed report waits for the next look, so a device that keeps failing is not called in a loop.
         if (report.HintedLeft && reportDueAt == long.MaxValue) reportDueAt = now + (report.Result.FailedReports > 0 ? Math.Max(delay, lookEvery) : delay);
         bool putOff = requestPutOff;
         requestPutOff = false;
         // Busy caches are looked at again every look; with a zero hint delay, asking again at once would spin.
-        return requestedMeanwhile || putOff || report.YoungLeft;
+        return requestedMeanwhile || owed || putOff || report.YoungLeft;
     }
 
     private ReporterStep PassOf(PassKind kind)

@@ -45,9 +45,15 @@ internal sealed class ReporterSignals(TimeProvider time)
         lock (monitor) request = Requested;
     }
 
-    public void BeginPass()
+    /// <summary>A pass begins; true when a pass was requested as it began.</summary>
+    public bool BeginPass()
     {
-        lock (monitor) request = Active;
+        lock (monitor)
+        {
+            bool requested = request == Requested;
+            request = Active;
+            return requested;
+        }
     }
 
     /// <summary>Ends a pass; true when a free asked for another meanwhile.</summary>
@@ -66,6 +72,16 @@ internal sealed class ReporterSignals(TimeProvider time)
     public void ForgetRequest()
     {
         lock (monitor) request = Idle;
+    }
+
+    /// <summary>Forgets signals that came while no thread ran: a stopped reporter only counts them.</summary>
+    public void ForgetPressure()
+    {
+        lock (monitor)
+        {
+            pressureSignaled = false;
+            pressureUntil = 0;
+        }
     }
 
     /// <summary>Memory is short; pressure lasts <paramref name="lasts"/> past this signal.</summary>

@@ -109,13 +109,15 @@ internal sealed class ReporterThread
     /// <summary>Runs a pass on the thread; false when the arena is gone and the thread should end.</summary>
     private bool Pass(PassKind kind)
     {
-        signals.TakePressureSignal();
+        // Only a pressure pass answers a signal: one that came as another kind began is still owed its pass.
+        if (kind == PassKind.Pressure) signals.TakePressureSignal();
         probe.Wakeup();
-        signals.BeginPass();
+        bool requestedAtStart = signals.BeginPass();
         PassReport report = default;
         try
         {
             report = owner.RunPass(kind, epoch);
+            if (report.Stopped) return false;
         }
         catch (ObjectDisposedException) when (arena.IsDisposed || signals.Stopped(epoch))
         {
@@ -128,7 +130,7 @@ internal sealed class ReporterThread
             owner.RecordError($"A reporting pass failed: {e.GetType().Name}: {e.Message}", e);
         }
         bool requestedMeanwhile = signals.EndPass();
-        if (schedule.Passed(time.GetTimestamp(), requestedMeanwhile, report)) signals.RequestAgain();
+        if (schedule.Passed(time.GetTimestamp(), requestedMeanwhile, report, requestedAtStart)) signals.RequestAgain();
         return true;
     }
 }
