@@ -372,4 +372,23 @@ public class ThreadCacheTests
         thread.Join();
         if (failure is not null) throw new AggregateException(failure);
     }
+
+    [Fact]
+    public void A_block_a_busy_cache_overflows_into_its_zone_is_as_young_as_a_free_and_a_timed_pass_leaves_it()
+    {
+        using BuddyArena arena = Arenas.Small();
+        Assert.Equal(1, arena.CacheBatchOf(9));
+        nint[] blocks = [.. Enumerable.Range(0, 4).Select(_ => arena.Allocate(9))];
+        arena.Free(blocks[0]);
+        // The cache holds one 2 MiB block: the second free overflows it, and the block just freed goes home.
+        arena.Free(blocks[2]);
+        ReportedBatch aged = arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[8], _ => ReportOutcome.Reported, agedOnly: true);
+        Assert.Equal(0, aged.Blocks);
+        // An idle cache's blocks were freed before the round: the next timed pass may take them.
+        arena.DrainIdleCaches();
+        arena.DrainIdleCaches();
+        aged = arena.ReportFreeBlocks(0, 9, ReportingMode.Isolate, new FreeBlock[8], _ => ReportOutcome.Reported, agedOnly: true);
+        Assert.Equal(1, aged.Blocks);
+        arena.CheckInvariants();
+    }
 }

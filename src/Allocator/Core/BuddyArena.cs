@@ -377,9 +377,10 @@ public sealed unsafe partial class BuddyArena : IDisposable
                 memory = taken.Memory;
                 return taken.Page;
             }
-            // The only memory that can serve this is mid-report: wait for its page flag, then retry.
+            // The only memory that can serve this is mid-report: wait for its page flag, then retry. The
+            // timeout is per block (a device that answers each call is answering); the spin counts it all.
             if (waitStart == 0) waitStart = time.GetTimestamp();
-            WaitWhileReporting(taken.BusyPage, waitStart);
+            WaitWhileReporting(taken.BusyPage, time.GetTimestamp());
         }
     }
 
@@ -452,12 +453,12 @@ public sealed unsafe partial class BuddyArena : IDisposable
         lock (zone.Lock) zone.FailedAllocations++;
     }
 
-    private void WaitWhileReporting(uint page, long waitStart)
+    private void WaitWhileReporting(uint page, long since)
     {
         var spinner = new SpinWait();
         while ((Volatile.Read(ref Unsafe.As<PageFlags, uint>(ref map[page].Flags)) & (uint)PageFlags.Reporting) != 0)
         {
-            if (time.GetElapsedTime(waitStart) > options.ReportWaitTimeout)
+            if (time.GetElapsedTime(since) > options.ReportWaitTimeout)
                 throw new TimeoutException(
                     $"Waited {options.ReportWaitTimeout.TotalSeconds:F1} s for the block at 0x{AddressOf(page):x} to come back from a report; the reporting device is not answering.");
             spinner.SpinOnce();

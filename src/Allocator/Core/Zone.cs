@@ -161,17 +161,17 @@ internal sealed unsafe partial class Zone
 
     /// <summary>
     /// Returns an allocated block (already validated), or one drained from a thread cache.
-    /// Returns the order of the free block it became part of.
+    /// Returns the order of the free block it became part of. <paramref name="aged"/>: the block was
+    /// freed before this round began (it sat in an idle or exited thread's cache), so a timed pass may take it.
     /// </summary>
-    public int Free(uint page, int order, PageFlags memory, bool fromCache = false)
+    public int Free(uint page, int order, PageFlags memory, bool fromCache = false, bool aged = false)
     {
         AssertLocked();
         Debug.Assert(AllocatedPages >= 1L << order, "freeing more than the zone has allocated");
         AllocatedPages -= 1L << order;
         FreePages += 1L << order;
         if (!fromCache) Frees++;
-        // A block coming home from a thread cache was freed there before this round began.
-        return MergeAndAdd(page, order, memory, fromCache ? (ushort)(Round - 1) : Round);
+        return MergeAndAdd(page, order, memory, aged ? (ushort)(Round - 1) : Round);
     }
 
     /// <summary>

@@ -45,16 +45,17 @@ internal sealed partial class Zone
         return pages;
     }
 
-    /// <summary>Adds every listed hinted block, as (first page, order), to <paramref name="blocks"/>; blocks mid-report are not listed.</summary>
+    /// <summary>Adds every hinted block not mid-report, as (first page, order), to <paramref name="blocks"/>.</summary>
     public void CollectHinted(List<(uint Page, int Order)> blocks)
     {
         AssertLocked();
         if (Isolated) return;
         for (int order = 0; order <= map.MaxOrder; order++)
             for (int t = 0; t < Migratetypes.Count; t++)
-                // The hinted run starts at its pointer and ends where the reported run (or the list) does.
+                // The hinted run starts at its pointer and ends where the reported run (or the list) does;
+                // a block reported in place stays in it, flagged, while the device drops its pages.
                 for (uint page = FirstHinted(order, (Migratetype)t); page != PageDescriptor.None && (map[page].Flags & PageFlags.Hinted) != 0; page = map[page].Next)
-                    blocks.Add((page, order));
+                    if ((map[page].Flags & PageFlags.Reporting) == 0) blocks.Add((page, order));
     }
 
     /// <summary>Whether a fresh listed block of <paramref name="minOrder"/> or larger was freed in the current round.</summary>

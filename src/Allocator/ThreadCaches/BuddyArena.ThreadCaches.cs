@@ -247,8 +247,12 @@ public sealed unsafe partial class BuddyArena
         return false;
     }
 
-    /// <summary>Returns up to <paramref name="count"/> blocks of one stack to their zones (cache held); returns the pages moved.</summary>
-    private long Drain(ThreadCache cache, int stack, int count)
+    /// <summary>
+    /// Returns up to <paramref name="count"/> blocks of one stack to their zones (cache held); returns the
+    /// pages moved. <paramref name="aged"/>: the cache sat idle since the last look, so its blocks are older
+    /// than this round; a busy cache's were maybe freed a moment ago, and are as young as a free.
+    /// </summary>
+    private long Drain(ThreadCache cache, int stack, int count, bool aged = false)
     {
         int order = stack / ThreadCache.Types;
         long pages = 0;
@@ -269,7 +273,7 @@ public sealed unsafe partial class BuddyArena
                     zone.Lock.Enter();
                 }
                 PageFlags memory = map[page].Flags & PageStates.Memory;
-                int merged = zone.Free(page, order, memory, fromCache: true);
+                int merged = zone.Free(page, order, memory, fromCache: true, aged);
                 pages += 1L << order;
                 if (merged > notifyOrder) (notifyZone, notifyOrder) = (zone, merged);
             }
@@ -282,10 +286,10 @@ public sealed unsafe partial class BuddyArena
         return pages;
     }
 
-    private long DrainAll(ThreadCache cache)
+    private long DrainAll(ThreadCache cache, bool aged = false)
     {
         long pages = 0;
-        for (int stack = 0; stack < cachedOrders * ThreadCache.Types; stack++) pages += Drain(cache, stack, int.MaxValue);
+        for (int stack = 0; stack < cachedOrders * ThreadCache.Types; stack++) pages += Drain(cache, stack, int.MaxValue, aged);
         return pages;
     }
 
@@ -342,7 +346,7 @@ public sealed unsafe partial class BuddyArena
             ThreadCache.Claim(CollectionsMarshal.AsSpan(idle));
             try
             {
-                foreach (ThreadCache cache in idle) drained += DrainAll(cache);
+                foreach (ThreadCache cache in idle) drained += DrainAll(cache, aged: true);
                 RetireExited([.. idle.Where(c => !c.Owner.IsAlive)], claimed: true);
             }
             finally
@@ -360,7 +364,7 @@ public sealed unsafe partial class BuddyArena
         if (!claimed) ThreadCache.Claim(exited);
         foreach (ThreadCache cache in exited)
         {
-            DrainAll(cache);
+            DrainAll(cache, aged: true);
             retiredAllocations += cache.State.Allocations;
             retiredFrees += cache.State.Frees;
             retiredZeroSkipped += cache.State.ZeroSkippedBytes;
