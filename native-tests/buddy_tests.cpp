@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -236,13 +237,37 @@ TEST(Options, StructSizeVersionsTheOptions) {
     // A caller built against a newer header: accepted while the fields this library does not know are zero.
     struct {
         buddy_options options;
-        uint32_t future;
+        uint64_t future;  // 8 bytes, so the struct has no padding the library would read
     } newer{Options(8 * MiB), 0};
     newer.options.struct_size = sizeof newer;
     Arena second(newer.options);
     EXPECT_NE(nullptr, static_cast<buddy_arena*>(second));
     newer.future = 1;
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&newer.options, &none), "does not know");
+    EXPECT_EQ(nullptr, none);
+}
+
+// Every byte of buddy_options is a named field: a later field can never hide in padding.
+static_assert(sizeof(buddy_options) == 64, "buddy_options is 64 bytes");
+static_assert(offsetof(buddy_options, reserved) == 60, "reserved names the last 4 bytes");
+
+TEST(Options, ReservedAndOutOfRangeFieldsAreRefusedByName) {
+    buddy_arena* none = nullptr;
+    buddy_options reserved = Options(8 * MiB);
+    reserved.reserved = 1;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&reserved, &none), "reserved");
+    buddy_options slow = Options(8 * MiB);
+    slow.device_delay_ms = 4000000;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&slow, &none), "device_delay_ms");
+    buddy_options huge = Options(8 * MiB);
+    huge.size = UINT64_MAX;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&huge, &none), "size");
+    // A reporter option is refused before the backing is asked for: no 1 TiB allocation is tried first.
+    buddy_options late = Options(8 * MiB);
+    late.size = 1ull << 40;
+    late.backing = BUDDY_BACKING_ALIGNED_ALLOC;
+    late.hint_delay_ms = 4000000;
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&late, &none), "HintDelay");
     EXPECT_EQ(nullptr, none);
 }
 

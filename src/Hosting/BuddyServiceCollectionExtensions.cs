@@ -47,9 +47,11 @@ public static class BuddyServiceCollectionExtensions
                 provider.GetRequiredService<IOptions<BuddyOptions>>().Value.Arena,
                 provider.GetService<IMeterFactory>(),
                 provider.GetService<TimeProvider>()));
+            // The container's, so the container disposes it (the default holds a pidfd) after the reporter.
+            services.TryAddSingleton(_ => ReportingDevices.CreateDefault());
             services.TryAddSingleton(provider => new PageReporter(
                 provider.GetRequiredService<BuddyArena>(),
-                provider.GetService<IReportingDevice>() ?? ReportingDevices.CreateDefault(),
+                provider.GetRequiredService<IReportingDevice>(),
                 provider.GetRequiredService<IOptions<BuddyOptions>>().Value.Reporter,
                 provider.GetService<TimeProvider>()));
             services.TryAddSingleton(provider => new BuddyMemoryPool(provider.GetRequiredService<BuddyArena>()));

@@ -25,8 +25,7 @@ internal static class ArenaHandles
     /// <summary>Stores <paramref name="arena"/> and returns its handle.</summary>
     public static nint Add(NativeArena arena)
     {
-        // A handle packs a 32-bit slot and a 32-bit generation.
-        if (IntPtr.Size < 8) throw new PlatformNotSupportedException("libbuddy needs a 64-bit process.");
+        // A handle packs a 32-bit slot and a 32-bit generation: buddy_arena_create refuses 32-bit processes.
         lock (Gate)
         {
             if (!FreeSlots.TryPop(out int index))

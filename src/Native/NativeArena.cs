@@ -27,21 +27,29 @@ internal sealed class NativeArena
             throw new ArgumentOutOfRangeException("floor_kib", options.FloorKiB, "floor_kib must be 0 (64) or a power of two from one page to 2048 KiB.");
         if (options.Device > 2)
             throw new ArgumentOutOfRangeException("device", options.Device, "Device must be BUDDY_DEVICE_DEFAULT (0), BUDDY_DEVICE_MADV_FREE (1) or BUDDY_DEVICE_NONE (2).");
+        if (options.DeviceDelayMs > MaxDelayMs)
+            throw new ArgumentOutOfRangeException("device_delay_ms", options.DeviceDelayMs, $"device_delay_ms must be at most {MaxDelayMs} (an hour).");
+        if (options.Size > long.MaxValue)
+            throw new ArgumentOutOfRangeException("size", options.Size, "size must be a multiple of 4 MiB below 2^63.");
+        if (options.ZoneCount > int.MaxValue)
+            throw new ArgumentOutOfRangeException("zone_count", options.ZoneCount, "zone_count must be 0 (automatic) or a count of zones per section.");
+        if (options.Reserved != 0)
+            throw new ArgumentOutOfRangeException("reserved", options.Reserved, "reserved must be 0.");
         this.options = options;
-        Arena = new BuddyArena(new ArenaOptions
+        var arenaOptions = new ArenaOptions
         {
-            Size = checked((long)options.Size),
+            Size = (long)options.Size,
             // A growing arena's sections are the size it starts with.
-            SectionSize = options.MaximumSizeMiB == 0 ? 0 : checked((long)options.Size),
+            SectionSize = options.MaximumSizeMiB == 0 ? 0 : (long)options.Size,
             MaximumSize = (long)options.MaximumSizeMiB << 20,
-            ZoneCount = checked((int)options.ZoneCount),
+            ZoneCount = (int)options.ZoneCount,
             Backing = options.Backing == 1 ? ArenaBacking.Reserve : ArenaBacking.AlignedAlloc,
             PoisonFreedMemory = (options.Flags & NativeOptions.Poison) != 0,
             ValidateOnFree = (options.Flags & NativeOptions.Validate) != 0,
             TransparentHugePages = (options.Flags & NativeOptions.HugePages) != 0,
             PopulateReportedBlocks = (options.Flags & NativeOptions.Populate) != 0,
             ReportWaitTimeout = options.ReportWaitTimeoutMs == 0 ? TimeSpan.FromSeconds(30) : TimeSpan.FromMilliseconds(options.ReportWaitTimeoutMs),
-        });
+        };
         reporterOptions = new PageReporterOptions
         {
             Delay = TimeSpan.FromMilliseconds(options.ReportDelayMs == 0 ? 2000 : options.ReportDelayMs),
@@ -62,16 +70,13 @@ internal sealed class NativeArena
             },
             HintDelay = options.HintDelayMs == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(options.HintDelayMs),
         };
-        try
-        {
-            reporterOptions.Validate(Arena);
-        }
-        catch
-        {
-            Arena.Dispose();
-            throw;
-        }
+        // Both checked before anything is built: a refused create reserves, maps and names nothing.
+        arenaOptions.Validate();
+        reporterOptions.Validate(arenaOptions);
+        Arena = new BuddyArena(arenaOptions);
     }
+
+    private const uint MaxDelayMs = 3_600_000;
 
     public BuddyArena Arena { get; }
 

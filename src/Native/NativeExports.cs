@@ -25,6 +25,8 @@ internal static unsafe class NativeExports
         {
             if (options is null || arena is null) return Fail(Status.InvalidArgument, "options and arena must not be NULL.");
             *arena = 0;
+            // Before anything is built: a handle packs a 32-bit slot and a 32-bit generation.
+            if (IntPtr.Size < 8) return Fail(Status.Internal, "libbuddy needs a 64-bit process.");
             *arena = ArenaHandles.Add(new NativeArena(NativeOptions.Read(options)));
             return Status.Ok;
         }
@@ -133,10 +135,12 @@ internal static unsafe class NativeExports
         try
         {
             if (!TryGet(arena, out NativeArena? holder, out Status status)) return status;
-            Reporting.ReportingPassResult pass = holder.Reporter.ReportNow();
+            // Read once: a destroy racing this call must not turn a finished pass into BUDDY_E_DISPOSED.
+            Reporting.PageReporter reporter = holder.Reporter;
+            Reporting.ReportingPassResult pass = reporter.ReportNow();
             if (reportedBytes is not null) *reportedBytes = (ulong)pass.ReportedBytes;
             return pass.FailedReports == 0 ? Status.Ok
-                : Fail(Status.DeviceFailed, $"The device failed {pass.FailedReports} of {pass.DeviceCalls} scatterlists: {holder.Reporter.GetStatistics().LastError}");
+                : Fail(Status.DeviceFailed, $"The device failed {pass.FailedReports} of {pass.DeviceCalls} scatterlists: {reporter.GetStatistics().LastError}");
         }
         catch (Exception e)
         {

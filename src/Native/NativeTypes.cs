@@ -36,6 +36,8 @@ internal struct NativeOptions
     public uint Pressure;
     /// <summary>The hint tier's delay; 0: no hint tier.</summary>
     public uint HintDelayMs;
+    /// <summary>Names the 4 bytes the 8-byte alignment pads to, so a later field cannot hide in padding: must be 0.</summary>
+    public uint Reserved;
 
     public const uint Poison = 1, Validate = 2, InPlace = 4, HugePages = 8, Populate = 16;
     public const uint KnownFlags = Poison | Validate | InPlace | HugePages | Populate;

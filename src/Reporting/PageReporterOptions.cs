@@ -76,7 +76,7 @@ public sealed record PageReporterOptions
 
     /// <summary>Over huge pages, nothing below a pageblock or 2 MiB is hinted or reported: it would split a huge page.</summary>
     private static int HugePageFloor(BuddyArena arena, int order) => arena.Options.TransparentHugePages
-        ? Math.Min(arena.MaxOrder, Math.Max(order, Math.Max(arena.PageblockOrder, System.Numerics.BitOperations.Log2((uint)Math.Max(1, (2 << 20) / arena.PageSize)))))
+        ? Math.Min(arena.MaxOrder, Math.Max(order, Math.Max(arena.PageblockOrder, System.Numerics.BitOperations.Log2((uint)Math.Max(1, ArenaOptions.HugePageBytes / arena.PageSize)))))
         : order;
 
     /// <summary>The order of 64 KiB blocks, or 0 when pages are that large already.</summary>

@@ -22,6 +22,8 @@ public class ArenaOptionsTests
         // One section too large for an array: Size is the section size when SectionSize is not set.
         { new ArenaOptions { Size = 4L << 30, Backing = ArenaBacking.PinnedArray }, nameof(ArenaOptions.Size) },
         { new ArenaOptions { Size = 4L << 30, SectionSize = 4L << 30, Backing = ArenaBacking.PinnedArray }, nameof(ArenaOptions.SectionSize) },
+        // Huge pages under blocks smaller than one: the reporter would split them.
+        { new ArenaOptions { Size = 64 * Arenas.MiB, MaxOrder = 8, PageblockOrder = 8, TransparentHugePages = true }, nameof(ArenaOptions.TransparentHugePages) },
         // Too many zones in all across the sections MaximumSize allows.
         { new ArenaOptions { Size = 64 * Arenas.MiB, MaxOrder = 0, PageblockOrder = 0, ZoneCount = 16384, SectionSize = 64 * Arenas.MiB, MaximumSize = 320 * Arenas.MiB, Backing = ArenaBacking.Reserve }, nameof(ArenaOptions.MaximumSize) },
     };

@@ -132,6 +132,8 @@ public sealed class HostingTests
         await host.StartAsync(TestContext.Current.CancellationToken);
         Assert.True(reporter.IsRunning);
         Assert.IsType<MadviseDontNeedDevice>(reporter.Device);
+        // The container's own: it disposes the device (and its pidfd) with the host.
+        Assert.Same(reporter.Device, host.Services.GetRequiredService<IReportingDevice>());
 
         await host.StopAsync(TestContext.Current.CancellationToken);
         Assert.False(reporter.IsRunning);

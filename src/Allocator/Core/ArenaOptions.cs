@@ -120,6 +120,9 @@ public sealed record ArenaOptions
 
     internal long LargestBlockBytes => (long)PageSize << MaxOrder;
 
+    /// <summary>The transparent huge page a huge-page arena's reporter never splits (x64 and 4 KiB-page arm64).</summary>
+    internal const long HugePageBytes = 2L << 20;
+
     internal long ResolvedSectionSize => SectionSize == 0 ? Size : SectionSize;
 
     internal long ResolvedMaximumSize => MaximumSize == 0 ? Size : MaximumSize;
@@ -195,6 +198,10 @@ public sealed record ArenaOptions
             return new OptionError(nameof(Name), null, "Name must not be empty or white space; leave it null for an automatic name.");
         if (ReportWaitTimeout <= TimeSpan.Zero)
             return new OptionError(nameof(ReportWaitTimeout), ReportWaitTimeout, "ReportWaitTimeout must be positive.");
+        // Blocks smaller than a huge page would be hinted and reported, splitting the huge pages under them.
+        if (TransparentHugePages && LargestBlockBytes < HugePageBytes)
+            return new OptionError(nameof(TransparentHugePages), TransparentHugePages,
+                $"TransparentHugePages needs blocks of at least a huge page ({HugePageBytes} bytes); the largest block is {LargestBlockBytes} bytes (PageSize << MaxOrder).");
         return null;
     }
 

@@ -70,7 +70,7 @@ typedef struct buddy_options {
     uint32_t flags;                 /* BUDDY_FLAG_*; unknown bits are refused */
     uint32_t report_delay_ms;       /* reporter delay after a free, at most 3600000; 0: 2000 */
     uint32_t device;                /* BUDDY_DEVICE_*; any other value is refused */
-    uint32_t device_delay_ms;       /* added latency per report (testing); 0: none */
+    uint32_t device_delay_ms;       /* added latency per report (testing), at most 3600000; 0: none */
     uint32_t report_wait_timeout_ms;/* longest wait for a block mid-report; 0: 30000 */
     uint32_t maximum_size_mib;      /* 0: never grows; else the arena grows in sections of `size` up to
                                        this many MiB, a multiple of `size`, and added sections free for
@@ -82,8 +82,9 @@ typedef struct buddy_options {
                                        0: 10000; UINT32_MAX: only under pressure */
     uint32_t pressure;              /* BUDDY_PRESSURE_* bits */
     uint32_t hint_delay_ms;         /* the hint tier: free memory is offered to the kernel (MADV_FREE) this
-                                       long after it is freed, and reported only once it stayed hinted for
-                                       report_delay_ms; 0: no hint tier */
+                                       long after it is freed, at most 3600000, and reported only once it
+                                       stayed hinted for report_delay_ms; 0: no hint tier */
+    uint32_t reserved;              /* must be 0: names the padding, so a later field never lands in it */
 } buddy_options;
 
 #define BUDDY_OPTIONS_SIZE_V1 44u
