@@ -218,17 +218,20 @@ public sealed class PageReporter : IFreeBlockListener, IDisposable
     public void Dispose()
     {
         RefuseOnOwnThread();
+        bool first;
         lock (lifecycleLock)
         {
-            if (lifecycle == Lifecycle.Disposed) return;
+            first = lifecycle != Lifecycle.Disposed;
             // Disposed before the epoch moves: a pass that keeps the new epoch sees it and does not start.
             lifecycle = Lifecycle.Disposed;
-            StopLocked();
+            if (first) StopLocked();
         }
         lock (passLock)
         {
-            // Waits for a pass running on another thread to end after its scatterlist in hand.
+            // Waits for a pass running on another thread to end after its scatterlist in hand; a second
+            // Dispose waits too, so neither returns while the device may still be in use.
         }
+        if (!first) return;
         episodes.Dispose();
         arena.Unsubscribe(this);
         instruments.Unregister(this);

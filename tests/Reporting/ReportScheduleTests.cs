@@ -185,6 +185,21 @@ public class ReportScheduleFollowUpTests
     }
 
     [Fact]
+    public void An_idle_pass_cut_short_by_its_budget_runs_again_at_the_next_look_of_the_same_stretch()
+    {
+        var s = new ReportSchedule(Delay, 5 * Second, hasThreadCaches: false, idleReporting: true, Second);
+        s.Park(0);
+        Assert.Null(s.Looked(1 * Second, false, operations: 7, pressure: false));
+        Assert.Equal(PassKind.Idle, s.Looked(6 * Second, false, operations: 7, pressure: false));
+        var spent = new PassReport(new ReportingPassResult(1, 4096, 1, 0, BudgetExhausted: true), false, false);
+        s.Passed(6 * Second, false, spent, kind: PassKind.Idle);
+        Assert.Equal(PassKind.Idle, s.Looked(8 * Second, false, operations: 7, pressure: false));
+        // One that finished its work is not repeated within the stretch.
+        s.Passed(8 * Second, false, default, kind: PassKind.Idle);
+        Assert.Null(s.Looked(10 * Second, false, operations: 7, pressure: false));
+    }
+
+    [Fact]
     public void A_request_that_began_its_own_pass_asks_for_nothing_more()
     {
         var s = new ReportSchedule(Delay, -1, hasThreadCaches: false, idleReporting: false, Second);
@@ -282,7 +297,17 @@ public class HintScheduleTests
         var s = new ReportSchedule(Delay, -1, hasThreadCaches: true, idleReporting: false, Second, hintDelay: 0);
         s.Park(0);
         Assert.False(s.Passed(0, false, new PassReport(default, CachesBusy: true, YoungLeft: false)));
-        Assert.Equal(new ReporterStep(StepKind.Wait, Delay), s.Next(0, false, false, false));
+        // The next look comes a second later (the hint delay, at least a second), not a report delay.
+        Assert.Equal(new ReporterStep(StepKind.Wait, Second), s.Next(0, false, false, false));
+    }
+
+    [Fact]
+    public void With_the_hint_tier_caches_are_looked_at_every_hint_delay_not_every_report_delay()
+    {
+        var s = new ReportSchedule(Delay, -1, hasThreadCaches: true, idleReporting: false, Second, hintDelay: 3 * Second);
+        s.Park(0);
+        Assert.Equal(new ReporterStep(StepKind.Wait, 3 * Second), s.Next(0, false, false, false));
+        Assert.Equal(StepKind.Look, s.Next(3 * Second, false, false, false).Kind);
     }
 
     [Fact]

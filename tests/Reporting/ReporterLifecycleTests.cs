@@ -181,6 +181,29 @@ public class ReporterLifecycleTests
     }
 
     [Fact]
+    public void A_second_dispose_also_waits_for_a_pass_running_on_another_thread()
+    {
+        using var arena = Arenas.Small(size: 8 * Arenas.MiB);
+        arena.Free(arena.Allocate(10));
+        using var gated = new GatedDevice();
+        var reporter = new PageReporter(arena, gated);
+        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
+        gated.WaitUntilEntered();
+        using var bothCalling = new CountdownEvent(2);
+        Background<long>[] disposes = Enumerable.Range(0, 2).Select(_ => Background<long>.Run(() =>
+        {
+            bothCalling.Signal();
+            reporter.Dispose();
+            return arena.GetStatistics().ReportingPages;
+        })).ToArray();
+        bothCalling.Wait(TestContext.Current.CancellationToken);
+        Wait.Until(() => disposes.All(d => d.IsBlocked), "both Disposes to wait for the scatterlist in hand");
+        gated.Open();
+        Assert.All(disposes, d => Assert.Equal(0, d.Join()));
+        Assert.Equal(1, pass.Join().ReportedBlocks);
+    }
+
+    [Fact]
     public void A_reporter_cannot_be_built_on_a_disposed_arena()
     {
         var arena = Arenas.Small();

@@ -105,6 +105,9 @@ internal sealed class ReportSchedule
         this.idleTime = idleTime;
         this.idleReporting = idleReporting && idleTime >= 0;
         lookEvery = delay > 0 ? delay : frequency;
+        // With the hint tier, caches are looked at as often as the hint delay asks, down to once a second:
+        // memory in an idle thread's cache is offered within about a hint delay, as a free's would be.
+        if (hints) lookEvery = Math.Min(lookEvery, Math.Max(hintDelay, frequency));
         looks = hasThreadCaches || this.idleReporting;
     }
 
@@ -187,10 +190,12 @@ internal sealed class ReportSchedule
     /// <paramref name="requestedAtStart"/>: a free had asked for a pass when this one began; a pass the
     /// parked thread began answers no request, so that one is still owed its pass.
     /// </summary>
-    public bool Passed(long now, bool requestedMeanwhile, in PassReport report, bool requestedAtStart = false)
+    public bool Passed(long now, bool requestedMeanwhile, in PassReport report, bool requestedAtStart = false, PassKind kind = PassKind.Automatic)
     {
         bool owed = parkedPass && requestedAtStart;
         parkedPass = false;
+        // An idle pass its budget cut short is owed again: the next look of the same idle stretch runs one.
+        if (kind == PassKind.Idle && report.Result.BudgetExhausted) opsAtIdlePass = -1;
         Park(now);
         // Busy caches are looked at again at the next look; with no delay, asking at once would spin.
         if (!hints) return requestedMeanwhile || owed || report.Result.BudgetExhausted || (report.CachesBusy && delay > 0) || report.YoungLeft;

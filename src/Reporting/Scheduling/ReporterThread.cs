@@ -130,7 +130,7 @@ internal sealed class ReporterThread
             owner.RecordError($"A reporting pass failed: {e.GetType().Name}: {e.Message}", e);
         }
         bool requestedMeanwhile = signals.EndPass();
-        if (schedule.Passed(time.GetTimestamp(), requestedMeanwhile, report, requestedAtStart)) signals.RequestAgain();
+        if (schedule.Passed(time.GetTimestamp(), requestedMeanwhile, report, requestedAtStart, kind)) signals.RequestAgain();
         return true;
     }
 }
