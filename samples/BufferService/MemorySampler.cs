@@ -33,7 +33,8 @@ internal sealed class MemorySampler(IServiceProvider services, IConfiguration co
             Interlocked.Read(ref buddyRented),
             Interlocked.Read(ref kestrelPooled),
             Interlocked.Read(ref kestrelAllocated),
-            Interlocked.Read(ref kestrelEvicted));
+            Interlocked.Read(ref kestrelEvicted),
+            arenaStats?.SectionsAdded ?? 0);
     }
 
     /// <summary>
@@ -102,4 +103,4 @@ internal sealed class MemorySampler(IServiceProvider services, IConfiguration co
 }
 
 public sealed record Sample(long Rss, long GcCommitted, long GcHeap, long ArenaOnline, long ArenaAllocated, long ArenaReported,
-    long BuddyRented, long KestrelPooled, long KestrelAllocated, long KestrelEvicted);
+    long BuddyRented, long KestrelPooled, long KestrelAllocated, long KestrelEvicted, long ArenaSectionsAdded);

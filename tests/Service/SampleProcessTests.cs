@@ -21,7 +21,8 @@ public sealed partial class SampleProcessTests
         Assert.SkipUnless(OperatingSystem.IsLinux(), "RSS is read from /proc/PID/status, which only Linux has.");
         // Workstation GC: the server GC's large allocation budgets would move RSS by more than the arena does.
         await using var sample = await SampleProcess.StartAsync(new() { ["DOTNET_gcServer"] = "0" },
-            "--Buddy:Reporter:Delay=00:00:00.5", "--Buddy:Reporter:IdleTime=00:00:02");
+            // No pressure source: other tests squeeze memory meanwhile, and pressure would take the added section offline at once.
+            "--Buddy:Reporter:Delay=00:00:00.5", "--Buddy:Reporter:IdleTime=00:00:02", "--Buddy:Reporter:PressureSources=None");
         using var client = new HttpClient { BaseAddress = sample.Address, Timeout = TimeSpan.FromMinutes(2) };
         byte[] upload = new byte[MiB];
         for (int i = 0; i < upload.Length; i++) upload[i] = (byte)(i % 251);
@@ -66,13 +67,13 @@ public sealed partial class SampleProcessTests
         }
         Stats stats = (await client.GetFromJsonAsync<Stats>("/stats", TestContext.Current.CancellationToken))!;
 
-        string figures = $"RSS before {before / MiB} MiB, peak {peak / MiB} MiB, idle {idle / MiB} MiB; arena {afterBurst.ArenaOnline / MiB} MiB online after the burst, {stats.ArenaReported / MiB} MiB reported idle";
-        Assert.True(afterBurst.ArenaOnline > 32 * MiB, "the burst grew the arena past its first section: " + figures);
+        string figures = $"RSS before {before / MiB} MiB, peak {peak / MiB} MiB, idle {idle / MiB} MiB; arena {afterBurst.ArenaOnline / MiB} MiB online after the burst, {stats.ArenaSectionsAdded} sections added, {stats.ArenaReported / MiB} MiB reported idle";
+        Assert.True(stats.ArenaSectionsAdded >= 1, "the burst grew the arena past its first section: " + figures);
         Assert.True(stats.ArenaReported >= 16 * MiB, "the reporter gave the burst's blocks back: " + figures);
         Assert.True(idle <= peak - 12 * MiB, "RSS fell: " + figures);
     }
 
-    private sealed record Stats(long Rss, long ArenaOnline, long ArenaAllocated, long ArenaReported);
+    private sealed record Stats(long Rss, long ArenaOnline, long ArenaAllocated, long ArenaReported, long ArenaSectionsAdded);
 
     /// <summary>The sample, started on a free loopback port; killed on dispose.</summary>
     internal sealed partial class SampleProcess : IAsyncDisposable
