@@ -6,6 +6,23 @@ namespace Buddy.Tests;
 /// <summary>Lifecycle calls racing each other and the allocator, and devices that misbehave.</summary>
 public class ReporterLifecycleTests
 {
+    /// <summary>
+    /// Makes the same call from two threads at once; each answers the pages still mid-report when its call
+    /// returned. Each thread signals just before it calls, so one that returned early is never seen blocked.
+    /// </summary>
+    private static Background<long>[] TwiceAtOnce(Action call, BuddyArena arena)
+    {
+        using var bothCalling = new CountdownEvent(2);
+        Background<long>[] calls = Enumerable.Range(0, 2).Select(_ => Background<long>.Run(() =>
+        {
+            bothCalling.Signal();
+            call();
+            return arena.GetStatistics().ReportingPages;
+        })).ToArray();
+        bothCalling.Wait(TestContext.Current.CancellationToken);
+        return calls;
+    }
+
     [Fact]
     public void Start_and_stop_racing_from_two_threads_never_hang_or_leave_a_second_thread()
     {
@@ -40,15 +57,7 @@ public class ReporterLifecycleTests
         using var reporter = new PageReporter(arena, gated, new PageReporterOptions { Delay = TimeSpan.Zero });
         reporter.Start();
         gated.WaitUntilEntered();
-        using var bothCalling = new CountdownEvent(2);
-        // Each Stop signals just before it calls; a Stop that returned early is never blocked and fails the wait.
-        Background<long>[] stops = Enumerable.Range(0, 2).Select(_ => Background<long>.Run(() =>
-        {
-            bothCalling.Signal();
-            reporter.Stop();
-            return arena.GetStatistics().ReportingPages;
-        })).ToArray();
-        bothCalling.Wait(TestContext.Current.CancellationToken);
+        Background<long>[] stops = TwiceAtOnce(reporter.Stop, arena);
         // Neither Stop may return while the device holds the batch: both must block.
         Wait.Until(() => stops.All(stop => stop.IsBlocked), "both Stops to wait for the scatterlist in hand");
         gated.Open();
@@ -189,14 +198,7 @@ public class ReporterLifecycleTests
         var reporter = new PageReporter(arena, gated);
         var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
         gated.WaitUntilEntered();
-        using var bothCalling = new CountdownEvent(2);
-        Background<long>[] disposes = Enumerable.Range(0, 2).Select(_ => Background<long>.Run(() =>
-        {
-            bothCalling.Signal();
-            reporter.Dispose();
-            return arena.GetStatistics().ReportingPages;
-        })).ToArray();
-        bothCalling.Wait(TestContext.Current.CancellationToken);
+        Background<long>[] disposes = TwiceAtOnce(reporter.Dispose, arena);
         Wait.Until(() => disposes.All(d => d.IsBlocked), "both Disposes to wait for the scatterlist in hand");
         gated.Open();
         Assert.All(disposes, d => Assert.Equal(0, d.Join()));
