@@ -61,6 +61,20 @@ public class HintTierTests
     }
 
     [Fact]
+    public void Among_hinted_blocks_allocation_takes_the_one_offered_last_which_the_kernel_takes_last()
+    {
+        using BuddyArena arena = Arena();
+        nint[] blocks = [.. Enumerable.Range(0, 4).Select(_ => arena.Allocate(10))];
+        arena.Free(blocks[0]);
+        Assert.Equal(1, Hint(arena).Blocks);
+        arena.Free(blocks[2]);
+        Assert.Equal(1, Hint(arena).Blocks);
+        Assert.Equal(blocks[2], arena.Allocate(10));
+        Assert.Equal(blocks[0], arena.Allocate(10));
+        arena.CheckInvariants();
+    }
+
+    [Fact]
     public void A_zeroed_allocation_clears_a_hinted_block_that_once_read_as_zero()
     {
         using BuddyArena arena = Arena();

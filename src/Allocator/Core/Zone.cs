@@ -211,14 +211,26 @@ internal sealed unsafe partial class Zone
         busyPage = PageDescriptor.None;
         for (found = order; found <= map.MaxOrder; found++)
         {
-            page = heads[ListIndex(found, type)];
+            int list = ListIndex(found, type);
+            page = heads[list];
             if (page == PageDescriptor.None) continue;
+            // Fresh first; with none, the youngest hinted block: the kernel takes lazily freed memory oldest
+            // first, so the one offered last is the likeliest still there (the report tier takes the oldest).
+            if ((map[page].Flags & PageFlags.Hinted) != 0) page = YoungestHinted(list);
             if (IsBusy(page, out busyPage)) return false;
             Unlink(page);
             return true;
         }
         page = PageDescriptor.None;
         return false;
+    }
+
+    /// <summary>The last block of a list's hinted run, which is not empty: just before the reported run, or the tail.</summary>
+    private uint YoungestHinted(int list)
+    {
+        uint page = firstReported[list] != PageDescriptor.None ? map[firstReported[list]].Prev : tails[list];
+        Debug.Assert(page != PageDescriptor.None && (map[page].Flags & PageFlags.Hinted) != 0, "the hinted run ends before the reported one");
+        return page;
     }
 
     private bool IsBusy(uint page, out uint busyPage)
