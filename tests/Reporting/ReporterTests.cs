@@ -210,8 +210,10 @@ public class ReporterTests
         nint block = arena.Allocate(10);
         arena.Free(block);
         Wait.Until(() => reporter.IsWaitingForDelay, "the free to wake the reporter");
+        long rounds = reporter.Rounds;
         time.Advance(Delay - TimeSpan.FromTicks(1));
-        Assert.True(reporter.IsWaitingForDelay);
+        // Past half the delay the thread advances the round and waits again: wait for it to be back in that wait.
+        Wait.Until(() => reporter.Rounds == rounds + 1 && reporter.IsWaitingForDelay, "the second half of the delay");
         Assert.Empty(device.Calls);
         time.Advance(TimeSpan.FromTicks(1));
         Wait.Until(() => device.Calls.Count == 1, "the pass one delay after the free");
