@@ -1,3 +1,5 @@
+using Buddy.Reporting;
+
 namespace Buddy.Tests;
 
 /// <summary>The checker must catch each kind of corruption it claims to look for.</summary>
@@ -66,6 +68,27 @@ public unsafe class InvariantCheckerTests : IDisposable
     {
         Descriptor(allocatedPage).Flags = PageFlags.None;
         AssertDetected("starts no block");
+    }
+
+    [Fact]
+    public void A_run_pointer_that_no_longer_starts_its_run()
+    {
+        // At least two hinted blocks of order 3; the pointer moved to the second as if the first had been unlinked.
+        nint[] blocks = [.. Enumerable.Range(0, 4).Select(_ => arena.Allocate(3))];
+        arena.Free(blocks[0]);
+        arena.Free(blocks[2]);
+        arena.ReportFreeBlocks(0, 3, ReportingMode.Isolate, new FreeBlock[64], _ => ReportOutcome.Hinted, selection: FreeBlockSelection.Fresh);
+        Zone zone = arena.Zones[0];
+        uint first = zone.FirstHinted(3, Migratetype.Movable);
+        uint second = Descriptor(first).Next;
+        Assert.True((Descriptor(second).Flags & PageFlags.Hinted) != 0, "the order-3 list holds two hinted blocks");
+        // The pointer is private state a bug would corrupt, reached here the only way a test can.
+        var pointers = (uint[])typeof(Zone).GetField("firstHinted", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(zone)!;
+        int list = Array.IndexOf(pointers, first);
+        pointers[list] = second;
+        AssertDetected($"the hinted run starts at {first}, its pointer says {second}");
+        pointers[list] = first;
+        arena.CheckInvariants();
     }
 
     [Fact]

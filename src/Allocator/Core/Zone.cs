@@ -109,6 +109,9 @@ internal sealed unsafe partial class Zone
     /// <summary>The first hinted block of a list, or None: where a scan for hinted blocks starts.</summary>
     public uint FirstHinted(int order, Migratetype type) => firstHinted[ListIndex(order, type)];
 
+    /// <summary>The first reported block of a list, or None.</summary>
+    public uint FirstReported(int order, Migratetype type) => firstReported[ListIndex(order, type)];
+
     public uint ListHead(int order, Migratetype type) => heads[ListIndex(order, type)];
 
     public uint ListTail(int order, Migratetype type) => tails[ListIndex(order, type)];

@@ -64,7 +64,7 @@ internal static class InvariantChecker
             {
                 var type = (Migratetype)t;
                 string where = $"zone {zone.Index} list (order {order}, {type})";
-                uint prev = PageDescriptor.None;
+                uint prev = PageDescriptor.None, firstHinted = PageDescriptor.None, firstReported = PageDescriptor.None;
                 long count = 0, reported = 0, hinted = 0;
                 for (uint p = zone.ListHead(order, type); p != PageDescriptor.None; p = map[p].Next)
                 {
@@ -88,9 +88,15 @@ internal static class InvariantChecker
                     if ((p & ((1u << order) - 1)) != 0) problems.Add($"{where}: page {p} is not aligned to its order");
                     if (map.PageblockType(p) != type)
                         problems.Add($"{where}: page {p} lies in a {map.PageblockType(p)} pageblock");
-                    if ((d.Flags & PageFlags.Reported) != 0) reported++;
+                    if ((d.Flags & PageFlags.Reported) != 0)
+                    {
+                        if (reported++ == 0) firstReported = p;
+                    }
                     else if (reported > 0) problems.Add($"{where}: unreported page {p} follows a reported block");
-                    if ((d.Flags & PageFlags.Hinted) != 0) hinted++;
+                    if ((d.Flags & PageFlags.Hinted) != 0)
+                    {
+                        if (hinted++ == 0) firstHinted = p;
+                    }
                     else if (hinted > 0 && (d.Flags & PageFlags.Reported) == 0) problems.Add($"{where}: fresh page {p} follows a hinted block");
                     if ((d.Flags & (PageFlags.Hinted | PageFlags.Reported)) == (PageFlags.Hinted | PageFlags.Reported))
                         problems.Add($"{where}: page {p} is both hinted and reported");
@@ -102,6 +108,9 @@ internal static class InvariantChecker
                 if (count != zone.BlockCount(order, type)) problems.Add($"{where}: count is {zone.BlockCount(order, type)}, list holds {count}");
                 if (reported != zone.ReportedCount(order, type)) problems.Add($"{where}: reported count is {zone.ReportedCount(order, type)}, list holds {reported}");
                 if (hinted != zone.HintedCount(order, type)) problems.Add($"{where}: hinted count is {zone.HintedCount(order, type)}, list holds {hinted}");
+                // Scans for work start at these: a stale one would skip a run or walk into the wrong one.
+                if (firstHinted != zone.FirstHinted(order, type)) problems.Add($"{where}: the hinted run starts at {firstHinted}, its pointer says {zone.FirstHinted(order, type)}");
+                if (firstReported != zone.FirstReported(order, type)) problems.Add($"{where}: the reported run starts at {firstReported}, its pointer says {zone.FirstReported(order, type)}");
                 blocks += count;
                 pages += count << order;
             }
