@@ -6,6 +6,18 @@ namespace Buddy.Tests;
 /// <summary>Lifecycle calls racing each other and the allocator, and devices that misbehave.</summary>
 public class ReporterLifecycleTests
 {
+    /// <summary>An arena with one free 4 MiB block, and a ReportNow on another thread held in the device with it.</summary>
+    private static (BuddyArena, GatedDevice, PageReporter, Background<ReportingPassResult>) ReportNowHeldInTheDevice()
+    {
+        var arena = Arenas.Small(size: 8 * Arenas.MiB);
+        arena.Free(arena.Allocate(10));
+        var gated = new GatedDevice();
+        var reporter = new PageReporter(arena, gated);
+        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
+        gated.WaitUntilEntered();
+        return (arena, gated, reporter, pass);
+    }
+
     /// <summary>
     /// Makes the same call from two threads at once; each answers the pages still mid-report when its call
     /// returned. Each thread signals just before it calls, so one that returned early is never seen blocked.
@@ -192,12 +204,9 @@ public class ReporterLifecycleTests
     [Fact]
     public void A_second_dispose_also_waits_for_a_pass_running_on_another_thread()
     {
-        using var arena = Arenas.Small(size: 8 * Arenas.MiB);
-        arena.Free(arena.Allocate(10));
-        using var gated = new GatedDevice();
-        var reporter = new PageReporter(arena, gated);
-        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
-        gated.WaitUntilEntered();
+        (BuddyArena arena, GatedDevice gated, PageReporter reporter, Background<ReportingPassResult> pass) = ReportNowHeldInTheDevice();
+        using var _a = arena;
+        using var _g = gated;
         Background<long>[] disposes = TwiceAtOnce(reporter.Dispose, arena);
         Wait.Until(() => disposes.All(d => d.IsBlocked), "both Disposes to wait for the scatterlist in hand");
         gated.Open();
@@ -216,12 +225,9 @@ public class ReporterLifecycleTests
     [Fact]
     public void Dispose_waits_for_a_pass_running_on_another_thread()
     {
-        using var arena = Arenas.Small(size: 8 * Arenas.MiB);
-        arena.Free(arena.Allocate(10));
-        using var gated = new GatedDevice();
-        var reporter = new PageReporter(arena, gated);
-        var pass = Background<ReportingPassResult>.Run(reporter.ReportNow);
-        gated.WaitUntilEntered();
+        (BuddyArena arena, GatedDevice gated, PageReporter reporter, Background<ReportingPassResult> pass) = ReportNowHeldInTheDevice();
+        using var _a = arena;
+        using var _g = gated;
         // What Dispose must wait for is the scatterlist coming back, not the other thread's return.
         var dispose = Background<ArenaStatistics>.Run(() =>
         {
