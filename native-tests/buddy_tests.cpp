@@ -1,6 +1,5 @@
 // GoogleTest suite for the C ABI, against the real libbuddy.so.
-#include <buddy.h>
-#include <gtest/gtest.h>
+#include "support.h"
 
 #include <atomic>
 #include <cstddef>
@@ -15,32 +14,6 @@
 #include <vector>
 
 namespace {
-
-constexpr uint64_t MiB = 1ull << 20;
-
-buddy_options Options(uint64_t size, uint32_t flags = 0) {
-    buddy_options options{};
-    options.struct_size = sizeof(buddy_options);
-    options.size = size;
-    options.zone_count = 1;
-    options.backing = BUDDY_BACKING_RESERVE;
-    options.flags = flags | BUDDY_FLAG_VALIDATE;
-    return options;
-}
-
-struct Arena {
-    buddy_arena* handle = nullptr;
-    explicit Arena(const buddy_options& options) { EXPECT_EQ(BUDDY_OK, buddy_arena_create(&options, &handle)) << buddy_last_error(); }
-    explicit Arena(uint64_t size, uint32_t flags = 0) : Arena(Options(size, flags)) {}
-    ~Arena() { buddy_arena_destroy(handle); }
-    operator buddy_arena*() const { return handle; }
-};
-
-buddy_stats Stats(buddy_arena* arena) {
-    buddy_stats stats{};
-    EXPECT_EQ(BUDDY_OK, buddy_get_stats(arena, &stats));
-    return stats;
-}
 
 long ResidentBytes() {
     long size = 0, resident = 0;
@@ -62,10 +35,6 @@ void FreeTouchedBlocks(buddy_arena* arena, int count) {
     for (void* block : blocks) ASSERT_EQ(BUDDY_OK, buddy_free(arena, block));
 }
 
-void ExpectError(buddy_status expected, buddy_status actual, const char* subject) {
-    EXPECT_EQ(expected, actual);
-    EXPECT_NE(nullptr, std::strstr(buddy_last_error(), subject)) << buddy_last_error();
-}
 
 }  // namespace
 
@@ -515,33 +484,9 @@ TEST(Threads, ManyPthreadsAllocateAtOnceWithoutSharingABlock) {
     buddy_options options = Options(128 * MiB);
     options.zone_count = 2;
     Arena arena(options);
-    std::atomic<int> damaged{0}, failed{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; t++) {
-        threads.emplace_back([&, t] {
-            std::vector<std::pair<uint64_t*, size_t>> live;
-            uint64_t tag = static_cast<uint64_t>(t + 1) << 32;
-            for (int i = 0; i < 20000; i++) {
-                if (live.size() < 64 && (i % 3 != 0 || live.empty())) {
-                    void* block = nullptr;
-                    size_t size = 4096u << (i % 6);
-                    if (buddy_alloc(arena, size, &block) != BUDDY_OK) { failed++; continue; }
-                    auto* words = static_cast<uint64_t*>(block);
-                    for (size_t w = 0; w < size / 8; w++) words[w] = tag + i;
-                    live.emplace_back(words, size);
-                } else {
-                    auto [words, size] = live.back();
-                    live.pop_back();
-                    for (size_t w = 1; w < size / 8; w++) if (words[w] != words[0]) { damaged++; break; }
-                    if (buddy_free(arena, words) != BUDDY_OK) failed++;
-                }
-            }
-            for (auto [words, size] : live) buddy_free(arena, words);
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(0, damaged.load());
-    EXPECT_EQ(0, failed.load());
+    ChurnResult churn = Churn(arena, 4, 6, 64, [](uint64_t i) { return i < 20000; });
+    EXPECT_EQ(0, churn.damaged);
+    EXPECT_EQ(0, churn.failed);
     buddy_stats stats = Stats(arena);
     EXPECT_EQ(0u, stats.allocated_bytes);
     EXPECT_EQ(stats.allocations, stats.frees);

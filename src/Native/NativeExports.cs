@@ -59,16 +59,42 @@ internal static unsafe class NativeExports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "buddy_alloc")]
+    // Where the build links the C fast path (fastpath/buddy_fast.c), buddy_alloc, buddy_alloc_zeroed,
+    // buddy_alloc_order and buddy_free are C: they serve cache hits themselves and call these for
+    // everything else, and the build keeps these out of the library's exported symbols.
+#if FAST_PATH_IN_C
+    private const string Prefix = "buddy_managed_";
+#else
+    private const string Prefix = "buddy_";
+#endif
+
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "alloc")]
     public static Status Alloc(nint arena, nuint size, void** block) => Allocate(arena, size, -1, zeroed: false, block);
 
-    [UnmanagedCallersOnly(EntryPoint = "buddy_alloc_zeroed")]
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "alloc_zeroed")]
     public static Status AllocZeroed(nint arena, nuint size, void** block) => Allocate(arena, size, -1, zeroed: true, block);
 
-    [UnmanagedCallersOnly(EntryPoint = "buddy_alloc_order")]
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "alloc_order")]
     public static Status AllocOrder(nint arena, int order, void** block) => Allocate(arena, 0, order, zeroed: false, block);
 
-    [UnmanagedCallersOnly(EntryPoint = "buddy_free")]
+    /// <summary>The calling thread's cache of the arena, with a reference the C binding drops; null when the arena keeps none.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "buddy_managed_bind")]
+    public static Status Bind(nint arena, void** cache)
+    {
+        try
+        {
+            *cache = null;
+            if (ArenaHandles.Find(arena) is not { } holder) return Missing(arena);
+            *cache = holder.Arena.BindThreadCache();
+            return Status.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "free")]
     public static Status Free(nint arena, void* block)
     {
         try

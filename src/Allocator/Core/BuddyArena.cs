@@ -55,6 +55,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         zoneTable = new Zone?[slotCount * zonesPerSection];
         try
         {
+            sectionBases = (nint*)NativeMemory.AllocZeroed((nuint)slotCount + 1, (nuint)sizeof(nint));
             if (options.Backing == ArenaBacking.Reserve)
                 reservation = VirtualMemory.Map((nuint)options.ResolvedMaximumSize, (nuint)options.LargestBlockBytes);
             // Zero-filled and lazily backed: descriptors of untouched blocks, and of slots never online, cost nothing.
@@ -77,6 +78,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         if (options.Backing == ArenaBacking.PinnedArray && options.MaximumSections > options.StartSections)
             GcCallback.Register(static arena => ((BuddyArena)arena).AfterCollection(), this);
         (cachedOrders, cacheHigh, cacheBatch) = CacheShape(options);
+        cacheView = ViewForCaches();
         populateOrder = options.PopulateReportedBlocks ? options.PageblockOrder : int.MaxValue;
         if (cachedOrders > 0) cacheId = TakeCacheId();
         Name = options.Name ?? $"arena-{Interlocked.Increment(ref arenaCount)}";
@@ -165,8 +167,8 @@ public sealed unsafe partial class BuddyArena : IDisposable
         ValidateMigratetype(migratetype);
         // Without grouping every block shares the Movable lists; the HighAtomic reserve stays HighAtomic's.
         Migratetype listType = options.GroupByMobility ? migratetype : Migratetype.Movable;
-        if (order < cachedOrders && listType <= Migratetype.Reclaimable && CacheOfThisThread() is { } cache
-            && TryAllocateCached(cache, order, listType, zeroed, out address))
+        if (order < cachedOrders && listType <= Migratetype.Reclaimable && StateOfThisThread() is var state && state != null
+            && TryAllocateCached(ref *state, order, listType, zeroed, out address))
             return true;
         return TryAllocateFromZones(order, listType, migratetype == Migratetype.HighAtomic, zeroed, out address);
     }
@@ -305,7 +307,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
 
     private void Free(nint address, int expectedOrder, long size)
     {
-        if (cachedOrders > 0 && CacheOfThisThread() is { } cache && TryFreeCached(cache, address, expectedOrder)) return;
+        if (cachedOrders > 0 && StateOfThisThread() is var state && state != null && TryFreeCached(ref *state, address, expectedOrder)) return;
         FreeToZone(address, expectedOrder, size);
     }
 
@@ -526,6 +528,7 @@ public sealed unsafe partial class BuddyArena : IDisposable
         Array.Clear(slots);
         if (descriptorMapping.Base != 0) VirtualMemory.Unmap(descriptorMapping);
         if (reservation is { } mapping) VirtualMemory.Unmap(mapping);
+        NativeMemory.Free(sectionBases);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

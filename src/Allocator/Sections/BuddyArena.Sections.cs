@@ -109,6 +109,7 @@ public sealed unsafe partial class BuddyArena
         // Advice only: a kernel without THP, or one that refuses, still gives 4 KiB pages.
         if (options.TransparentHugePages) VirtualMemory.AdviseHugePages(section.Base, (nuint)options.ResolvedSectionSize);
         map.SectionBias[slot] = section.Bias;
+        PublishSectionBase(slot, section.Base);
         foreach (Zone zone in section.Zones) zoneTable[zone.Index] = zone;
         slots[slot] = section;
         return section;
@@ -239,6 +240,7 @@ public sealed unsafe partial class BuddyArena
             return false;
         }
         online = new SectionSet(online.BySlot.Where(s => s != section));
+        PublishSectionBase(section.Slot, 0);
         // Isolated, its zones count nothing more: their totals stay with the arena.
         foreach (Zone zone in section.Zones)
             lock (zone.Lock) offlineTotals.Add(zone);

@@ -13,6 +13,11 @@ namespace Buddy;
 public sealed unsafe partial class BuddyArena
 {
     [ThreadStatic] private static ThreadCache? lastCache;
+    /// <summary>The state of <see cref="lastCache"/>, which keeps it alive.</summary>
+    [ThreadStatic] private static ThreadCache.Hot* lastState;
+    private static long serials;
+    /// <summary>Unique for the process's lifetime, unlike <see cref="cacheId"/>: a thread's last state names its arena by it.</summary>
+    private readonly long serial = Interlocked.Increment(ref serials);
     [ThreadStatic] private static ThreadCache?[]? cachesOfThread;
 
     private readonly Lock cacheLock = new();
@@ -28,6 +33,12 @@ public sealed unsafe partial class BuddyArena
     private static readonly Stack<int> FreeCacheIds = new();
     private static int nextCacheId;
     private long retiredAllocations, retiredFrees, retiredZeroSkipped;
+    /// <summary>
+    /// Per slot, the base of its section while online, else 0; one more word after them counts the
+    /// slots ever used. Native, for libbuddy's C fast path, which finds a freed block's section here.
+    /// </summary>
+    private readonly nint* sectionBases;
+    private readonly ThreadCache.FastPathView cacheView;
 
     /// <summary>
     /// Sizes the caches: orders up to 2 MiB that fit the byte budget; a stack holds about a quarter
@@ -105,16 +116,20 @@ public sealed unsafe partial class BuddyArena
         using (gate.Enter()) DrainCaches();
     }
 
-    /// <summary>The calling thread's cache, made on first use; null when the arena keeps none or is closing.</summary>
+    /// <summary>
+    /// The calling thread's cache state, made on first use; null when the arena keeps none or is
+    /// closing. The state's address is kept beside the cache object, which keeps it alive, so a hit
+    /// is one thread-static load and one compare, as a field of the object would be.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ThreadCache? CacheOfThisThread()
+    private ThreadCache.Hot* StateOfThisThread()
     {
-        ThreadCache? cache = lastCache;
-        return cache is not null && cache.Arena == this ? cache : FindCache();
+        ThreadCache.Hot* state = lastState;
+        return state != null && state->ArenaSerial == serial ? state : FindCache();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private ThreadCache? FindCache()
+    private ThreadCache.Hot* FindCache()
     {
         ThreadCache?[]? table = cachesOfThread;
         ThreadCache? cache = table is not null && cacheId < table.Length ? table[cacheId] : null;
@@ -126,7 +141,8 @@ public sealed unsafe partial class BuddyArena
             cachesOfThread![cacheId] = cache;
         }
         lastCache = cache;
-        return cache;
+        lastState = cache.StateAddress;
+        return lastState;
     }
 
     private ThreadCache? Register()
@@ -136,36 +152,81 @@ public sealed unsafe partial class BuddyArena
             if (cachesClosed) return null;
             // Threads come and go: a new one is the moment to send home what exited ones left.
             RetireExited([.. threadCaches.Where(c => !c.Owner.IsAlive)], claimed: false);
-            var cache = new ThreadCache(this, Thread.CurrentThread);
+            var cache = new ThreadCache(this, serial, Thread.CurrentThread, cacheView);
             threadCaches.Add(cache);
             return cache;
         }
     }
 
-    private bool TryAllocateCached(ThreadCache cache, int order, Migratetype type, bool zeroed, out nint address)
+    /// <summary>
+    /// The calling thread's cache with a reference for a C thread binding (libbuddy's fast path), or
+    /// null when the arena keeps none. The binding drops the reference when it is replaced or its thread exits.
+    /// </summary>
+    internal ThreadCache.Hot* BindThreadCache()
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (cachedOrders == 0 || StateOfThisThread() is not (var state and not null)) return null;
+        // The thread's last cache holds its object, so the state cannot go meanwhile.
+        Interlocked.Increment(ref state->References);
+        return state;
+    }
+
+    private int* SlotsInUse => (int*)(sectionBases + slots.Length);
+
+    /// <summary>Publishes a section's base for the C fast path, before the section is published to allocation.</summary>
+    private void PublishSectionBase(int slot, nint sectionBase)
+    {
+        Volatile.Write(ref sectionBases[slot], sectionBase);
+        // After the base: a reader that sees the count sees every base below it.
+        if (slot >= *SlotsInUse) Volatile.Write(ref *SlotsInUse, slot + 1);
+    }
+
+    private ThreadCache.FastPathView ViewForCaches()
+    {
+        var view = new ThreadCache.FastPathView
+        {
+            Descriptors = map.Descriptors,
+            PageblockTypes = map.PageblockTypes,
+            SectionBases = sectionBases,
+            SlotsInUse = SlotsInUse,
+            ReservationBase = reservation?.Base ?? 0,
+            SectionBytes = options.ResolvedSectionSize,
+            CacheBytesPerThread = options.CacheBytesPerThread,
+            PageShift = pageShift,
+            PageblockOrder = options.PageblockOrder,
+            SectionShift = options.SectionIndexShift,
+            CachedOrders = cachedOrders,
+            FastFree = options.ValidateOnFree || options.PoisonFreedMemory ? 0 : 1,
+            SlowMemory = (uint)(PageFlags.Poisoned | (options.PopulateReportedBlocks ? PageFlags.Reported : PageFlags.None)),
+        };
+        for (int order = 0; order < cachedOrders; order++) view.High[order] = cacheHigh[order];
+        return view;
+    }
+
+    private bool TryAllocateCached(ref ThreadCache.Hot state, int order, Migratetype type, bool zeroed, out nint address)
     {
         address = 0;
-        if (!cache.TryEnter()) return false;
+        if (!state.TryEnter()) return false;
         string? damage = null;
         try
         {
             int stack = ThreadCache.Stack(order, type);
-            if (cache.Count(stack) == 0 && !Refill(cache, stack, order, type)) return false;
-            uint page = cache.Pop(map, stack, order);
+            if (state.Counts[stack] == 0 && !Refill(ref state, stack, order, type)) return false;
+            uint page = state.Pop(map, stack, order);
             ref PageDescriptor d = ref map[page];
             PageFlags memory = d.Flags & PageStates.Memory;
             FlagsOf(ref d) = (uint)PageFlags.Head;
-            cache.State.Allocations++;
+            state.Allocations++;
             address = AddressOf(page);
             // Memory is touched inside: Dispose waits for the owner to leave before it frees anything.
             if ((memory & PageFlags.Poisoned) != 0) damage = FindPoisonDamage(address, order);
             if ((memory & PageFlags.Reported) != 0 && order >= populateOrder) Populate(address, order);
-            if (zeroed && (memory & PageFlags.Zeroed) != 0) cache.State.ZeroSkippedBytes += BytesOf(order);
+            if (zeroed && (memory & PageFlags.Zeroed) != 0) state.ZeroSkippedBytes += BytesOf(order);
             else if (zeroed) NativeMemory.Clear((void*)address, (nuint)BytesOf(order));
         }
         finally
         {
-            cache.Exit();
+            state.Exit();
         }
         if (damage is not null) throw PoisonDamaged(address, damage);
         return true;
@@ -175,9 +236,9 @@ public sealed unsafe partial class BuddyArena
     /// Frees into the calling thread's cache. Returns false to send the caller down the zone path,
     /// which also reports every kind of bad free under the zone lock.
     /// </summary>
-    private bool TryFreeCached(ThreadCache cache, nint address, int expectedOrder)
+    private bool TryFreeCached(ref ThreadCache.Hot state, nint address, int expectedOrder)
     {
-        if (!cache.TryEnter()) return false;
+        if (!state.TryEnter()) return false;
         try
         {
             if (online.Find(address) is not { } section) return false;
@@ -190,25 +251,25 @@ public sealed unsafe partial class BuddyArena
             if (FlagsOf(ref d) != (uint)PageFlags.Head || order >= cachedOrders || (expectedOrder >= 0 && order != expectedOrder)) return false;
             Migratetype type = map.PageblockType(page);
             if (type > Migratetype.Reclaimable) return false;
-            var state = (uint)(PageFlags.Cached | (options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None));
+            var flags = (uint)(PageFlags.Cached | (options.PoisonFreedMemory ? PageFlags.Poisoned : PageFlags.None));
             if (options.ValidateOnFree)
             {
                 DescriptorValidation.CheckBlock(section.ZoneOf(page), map, page, address);
                 // Claimed by exchange: of two racing frees, the loser takes the zone path and is refused there.
-                if (Interlocked.CompareExchange(ref FlagsOf(ref d), state, (uint)PageFlags.Head) != (uint)PageFlags.Head) return false;
+                if (Interlocked.CompareExchange(ref FlagsOf(ref d), flags, (uint)PageFlags.Head) != (uint)PageFlags.Head) return false;
             }
-            else FlagsOf(ref d) = state;
+            else FlagsOf(ref d) = flags;
             if (options.PoisonFreedMemory) NativeMemory.Fill((void*)address, (nuint)BytesOf(order), PageMap.Poison);
             int stack = ThreadCache.Stack(order, type);
-            cache.Push(map, stack, page, order);
-            cache.State.Frees++;
-            if (cache.Count(stack) > cacheHigh[order]) Drain(cache, stack, cacheBatch[order]);
-            else if (cache.State.CachedBytes > options.CacheBytesPerThread) Shrink(cache);
+            state.Push(map, stack, page, order);
+            state.Frees++;
+            if (state.Counts[stack] > cacheHigh[order]) Drain(ref state, stack, cacheBatch[order]);
+            else if (state.CachedBytes > options.CacheBytesPerThread) Shrink(ref state);
             return true;
         }
         finally
         {
-            cache.Exit();
+            state.Exit();
         }
     }
 
@@ -217,7 +278,7 @@ public sealed unsafe partial class BuddyArena
     /// to spare, in the order the zone path searches: sections in slot order, so added ones can drain;
     /// in each, the processor's zone first, above the low watermark and then above the min.
     /// </summary>
-    private bool Refill(ThreadCache cache, int stack, int order, Migratetype type)
+    private bool Refill(ref ThreadCache.Hot state, int stack, int order, Migratetype type)
     {
         int first = FirstZone();
         foreach (Section section in online.BySlot)
@@ -237,10 +298,10 @@ public sealed unsafe partial class BuddyArena
                             TakenBlock block = zone.Take(order, type, keepFree);
                             if (!block.Found) break;
                             zone.HandToCache(block.Page, block.Memory);
-                            cache.Push(map, stack, block.Page, order);
+                            state.Push(map, stack, block.Page, order);
                         }
                     }
-                    if (cache.Count(stack) > 0) return true;
+                    if (state.Counts[stack] > 0) return true;
                 }
             }
         }
@@ -252,7 +313,7 @@ public sealed unsafe partial class BuddyArena
     /// pages moved. <paramref name="aged"/>: the cache sat idle since the last look, so its blocks are older
     /// than this round; a busy cache's were maybe freed a moment ago, and are as young as a free.
     /// </summary>
-    private long Drain(ThreadCache cache, int stack, int count, bool aged = false)
+    private long Drain(ref ThreadCache.Hot state, int stack, int count, bool aged = false)
     {
         int order = stack / ThreadCache.Types;
         long pages = 0;
@@ -263,7 +324,7 @@ public sealed unsafe partial class BuddyArena
         {
             for (int i = 0; i < count; i++)
             {
-                uint page = cache.Pop(map, stack, order);
+                uint page = state.Pop(map, stack, order);
                 if (page == PageDescriptor.None) break;
                 Zone zone = ZoneOf(page);
                 if (zone != held)
@@ -289,15 +350,15 @@ public sealed unsafe partial class BuddyArena
     private long DrainAll(ThreadCache cache, bool aged = false)
     {
         long pages = 0;
-        for (int stack = 0; stack < cachedOrders * ThreadCache.Types; stack++) pages += Drain(cache, stack, int.MaxValue, aged);
+        for (int stack = 0; stack < cachedOrders * ThreadCache.Types; stack++) pages += Drain(ref cache.State, stack, int.MaxValue, aged);
         return pages;
     }
 
     /// <summary>Over its byte budget: largest blocks go home first, until the cache holds half the budget.</summary>
-    private void Shrink(ThreadCache cache)
+    private void Shrink(ref ThreadCache.Hot state)
     {
-        for (int stack = cachedOrders * ThreadCache.Types - 1; stack >= 0 && cache.State.CachedBytes > options.CacheBytesPerThread / 2; stack--)
-            Drain(cache, stack, int.MaxValue);
+        for (int stack = cachedOrders * ThreadCache.Types - 1; stack >= 0 && state.CachedBytes > options.CacheBytesPerThread / 2; stack--)
+            Drain(ref state, stack, int.MaxValue);
     }
 
     /// <summary>Drains every cache (the caller is inside the gate); returns how many pages went home.</summary>
@@ -370,8 +431,8 @@ public sealed unsafe partial class BuddyArena
             retiredZeroSkipped += cache.State.ZeroSkippedBytes;
             threadCaches.Remove(cache);
         }
-        // An exited thread never comes back, but a claim left set would be a lie to the checker.
-        ThreadCache.Release(exited);
+        // Nothing reaches these caches now: not the list, not their dead owners' thread statics.
+        foreach (ThreadCache cache in exited) cache.Retire();
     }
 
     /// <summary>Takes the cache lock and claims every cache, for a consistent view; release with <see cref="ExitCaches"/>.</summary>
