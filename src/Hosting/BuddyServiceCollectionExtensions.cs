@@ -21,7 +21,8 @@ public static class BuddyServiceCollectionExtensions
     /// <see cref="BuddyMemoryPool"/> over it, the <see cref="PageReporter"/> (its device is the registered
     /// <see cref="IReportingDevice"/>, else the OS default) and a hosted service that starts and stops the
     /// reporter with the host and logs its failures. A registered <see cref="TimeProvider"/> and
-    /// <see cref="IMeterFactory"/> are used. Calling it again only adds <paramref name="configure"/>.
+    /// <see cref="IMeterFactory"/> are used. Calling it again only adds <paramref name="configure"/>; naming
+    /// a section other than the first call's (and not the default) throws <see cref="InvalidOperationException"/>.
     /// </summary>
     // The binder reaches the options' properties by reflection; these keep them, and they hold only
     // primitives, enums and TimeSpans, which bind without generated code. (The binding source
@@ -36,8 +37,13 @@ public static class BuddyServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrWhiteSpace(configSectionPath);
+        BuddyRegistration? registered = services.Select(d => d.ImplementationInstance).OfType<BuddyRegistration>().FirstOrDefault();
+        // A later call with the default path (UseBuddyMemoryPool makes one) only adds configure; naming another section is a mistake.
+        if (registered is not null && configSectionPath != BuddyOptions.SectionName && configSectionPath != registered.ConfigSectionPath)
+            throw new InvalidOperationException(
+                $"AddBuddy already binds the arena's options from configuration section '{registered.ConfigSectionPath}'. A container holds one Buddy arena: a later call may add a configure action, but not bind section '{configSectionPath}'.");
         OptionsBuilder<BuddyOptions> options = services.AddOptions<BuddyOptions>();
-        if (!services.Any(d => d.ServiceType == typeof(BuddyRegistration)))
+        if (registered is null)
         {
             services.AddSingleton(new BuddyRegistration(configSectionPath));
             options.Configure<IServiceProvider>((o, provider) => provider.GetService<IConfiguration>()?.GetSection(configSectionPath).Bind(o));

@@ -92,6 +92,30 @@ public unsafe class InvariantCheckerTests : IDisposable
     }
 
     [Fact]
+    public void An_isolated_block_missing_from_the_isolated_list()
+    {
+        nint block = arena.Allocate(3);
+        arena.Free(block);
+        Zone zone = arena.Zones[0];
+        // The list is private state a bug would corrupt, reached here the only way a test can.
+        var isolated = (List<uint>)typeof(Zone).GetField("isolated", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(zone)!;
+        arena.ReportFreeBlocks(0, 0, ReportingMode.Isolate, new FreeBlock[64], _ =>
+        {
+            // Mid-report, off the lists: the checker sees the block through its flags and through the list.
+            arena.CheckInvariants();
+            uint[] saved = [.. isolated];
+            isolated.Clear();
+            AssertDetected("the isolated list holds 0 pages, blocks mid-report off the lists hold");
+            isolated.AddRange(saved);
+            isolated.Add(saved[0]);
+            AssertDetected($"isolated entry {saved[0]} lies outside the zone's used range or is listed twice");
+            isolated.RemoveAt(isolated.Count - 1);
+            return ReportOutcome.Reported;
+        });
+        arena.CheckInvariants();
+    }
+
+    [Fact]
     public void Counters_that_disagree_with_the_blocks()
     {
         arena.Zones[0].AllocatedPages++;

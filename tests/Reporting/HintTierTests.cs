@@ -44,6 +44,29 @@ public class HintTierTests
     }
 
     [Fact]
+    public void A_hinted_block_reported_in_place_counts_as_reporting_not_also_as_hinted()
+    {
+        using BuddyArena arena = Arena();
+        nint block = arena.Allocate(10);
+        arena.Free(block);
+        Assert.Equal(1, Hint(arena).Blocks);
+        ArenaStatistics? during = null;
+        ReportedBatch batch = arena.ReportFreeBlocks(0, 0, ReportingMode.InPlace, new FreeBlock[64], _ =>
+        {
+            // Mid-report in place, the block is still in its list's hinted run.
+            during = arena.GetStatistics();
+            return ReportOutcome.Reported;
+        }, selection: FreeBlockSelection.Hinted);
+        Assert.Equal(1, batch.Blocks);
+        Assert.Equal(0, during!.HintedBytes);
+        Assert.Equal(4 * Arenas.MiB, during.ReportingPages * Arenas.Page);
+        ArenaStatistics after = arena.GetStatistics();
+        Assert.Equal(0, after.HintedBytes);
+        Assert.Equal(4 * Arenas.MiB, after.ReportedBytes);
+        arena.CheckInvariants();
+    }
+
+    [Fact]
     public void Allocation_takes_fresh_blocks_before_hinted_and_hinted_before_reported()
     {
         using BuddyArena arena = Arena();

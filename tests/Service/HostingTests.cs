@@ -120,6 +120,22 @@ public sealed class HostingTests
     }
 
     [Fact]
+    public void A_second_call_naming_another_section_is_refused_and_one_with_the_default_adds_its_configure()
+    {
+        var services = new ServiceCollection();
+        services.AddBuddy(configSectionPath: "Memory:Buffers");
+        int registrations = services.Count;
+        var e = Assert.Throws<InvalidOperationException>(() => services.AddBuddy(configSectionPath: "Other"));
+        Assert.Contains("'Memory:Buffers'", e.Message);
+        Assert.Contains("'Other'", e.Message);
+        Assert.Equal(registrations, services.Count);
+        // The default path, as UseBuddyMemoryPool passes it, and the same path again only add their configure actions.
+        services.AddBuddy(o => o.Reporter = o.Reporter with { Capacity = 3 });
+        services.AddBuddy(configSectionPath: "Memory:Buffers");
+        Assert.Single(services, d => d.ImplementationInstance is BuddyRegistration);
+    }
+
+    [Fact]
     public async Task The_reporter_runs_from_start_to_stop_and_the_arena_goes_with_the_host()
     {
         HostApplicationBuilder builder = Worker(new() { ["Buddy:Arena:Size"] = "8388608", ["Buddy:Arena:SectionSize"] = "0", ["Buddy:Arena:MaximumSize"] = "0" });

@@ -41,6 +41,7 @@ internal static class InvariantChecker
             problems.Add($"zone {zone.Index}: thread caches count {cachedByCaches} pages, cached blocks hold {cachedPages}");
         if (zone.ReportingPages != reportingPages)
             problems.Add($"zone {zone.Index}: ReportingPages is {zone.ReportingPages}, blocks mid-report hold {reportingPages}");
+        CheckIsolated(zone, map, problems, isolatedPages);
         for (uint p = zone.PristineStart; p < zone.EndPage && problems.Count < MaxProblems; p += map.LargestBlockPages)
             if (map[p].Flags != PageFlags.None) problems.Add($"zone {zone.Index}: pristine page {p} has flags {map[p].Flags}");
         if (freeHeads != listedBlocks)
@@ -53,6 +54,30 @@ internal static class InvariantChecker
             problems.Add($"zone {zone.Index}: AllocatedPages is {zone.AllocatedPages}, blocks hold {allocatedPages}");
         if (freePages + allocatedPages + zone.PristinePages != zone.Pages)
             problems.Add($"zone {zone.Index}: free {freePages} + allocated {allocatedPages} + pristine {zone.PristinePages} != total {zone.Pages}");
+    }
+
+    /// <summary>
+    /// The zone's isolated list names exactly the blocks that are mid-report off the lists: an entry
+    /// missing would hide a block from allocations waiting for one, an extra one would offer a block
+    /// that is not there.
+    /// </summary>
+    private static void CheckIsolated(Zone zone, PageMap map, List<string> problems, long unlistedReportingPages)
+    {
+        var seen = new HashSet<uint>();
+        long pages = 0;
+        foreach (uint page in zone.IsolatedBlocks)
+        {
+            if (page < zone.StartPage || page >= zone.PristineStart || !seen.Add(page))
+            {
+                problems.Add($"zone {zone.Index}: isolated entry {page} lies outside the zone's used range or is listed twice");
+                continue;
+            }
+            if ((map[page].Flags & (PageFlags.Reporting | PageFlags.Buddy)) != PageFlags.Reporting)
+                problems.Add($"zone {zone.Index}: isolated entry {page} has flags {map[page].Flags}");
+            else pages += 1L << map[page].Order;
+        }
+        if (pages != unlistedReportingPages)
+            problems.Add($"zone {zone.Index}: the isolated list holds {pages} pages, blocks mid-report off the lists hold {unlistedReportingPages}");
     }
 
     private static (long Blocks, long Pages) CheckLists(Zone zone, PageMap map, List<string> problems)

@@ -8,8 +8,13 @@ internal sealed partial class Zone
     /// <summary>Blocks unlinked for a report (Isolate mode), so waiting allocations can find one.</summary>
     private readonly List<uint> isolated = [];
 
+    /// <summary>The isolated blocks' first pages (zone lock held), for the invariant checker.</summary>
+    public IReadOnlyList<uint> IsolatedBlocks => isolated;
+
     /// <summary>Free pages mid-report, unlinked or in place.</summary>
     public long ReportingPages;
+    /// <summary>Per order, pages of hinted blocks mid-report in place: still in their list's hinted run, and not counted as hinted.</summary>
+    private long[]? hintedInPlace;
     public long SpinWaits;
     /// <summary>Time spent waiting, in <see cref="TimeSpan"/> ticks.</summary>
     public long SpinTicks;
@@ -33,15 +38,18 @@ internal sealed partial class Zone
         return pages;
     }
 
-    /// <summary>Hinted free pages in listed blocks of <paramref name="minOrder"/> or larger (blocks mid-report are not counted).</summary>
+    /// <summary>Hinted free pages in listed blocks of <paramref name="minOrder"/> or larger; blocks mid-report, isolated or in place, are not counted.</summary>
     public long HintedPages(int minOrder = 0)
     {
         AssertLocked();
         if (Isolated) return 0;
         long pages = 0;
         for (int order = minOrder; order <= map.MaxOrder; order++)
+        {
             for (int t = 0; t < Migratetypes.Count; t++)
                 pages += HintedCount(order, (Migratetype)t) << order;
+            if (hintedInPlace is not null) pages -= hintedInPlace[order];
+        }
         return pages;
     }
 
@@ -104,6 +112,7 @@ internal sealed partial class Zone
                         if (inPlace)
                         {
                             d.Flags |= PageFlags.Reporting;
+                            if ((d.Flags & PageFlags.Hinted) != 0) (hintedInPlace ??= new long[map.MaxOrder + 1])[order] += 1L << order;
                         }
                         else
                         {
@@ -141,7 +150,11 @@ internal sealed partial class Zone
         {
             ref PageDescriptor d = ref map[page];
             Debug.Assert((d.Flags & PageFlags.Reporting) != 0, "only a block mid-report is put back");
-            if ((d.Flags & PageFlags.Buddy) != 0) Unlink(page);
+            if ((d.Flags & PageFlags.Buddy) != 0)
+            {
+                if ((d.Flags & PageFlags.Hinted) != 0) hintedInPlace![d.Order] -= 1L << d.Order;
+                Unlink(page);
+            }
             else isolated.Remove(page);
             d.Flags = PageFlags.None;
             ReportingPages -= 1L << d.Order;

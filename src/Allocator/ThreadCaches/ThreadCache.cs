@@ -137,7 +137,11 @@ internal sealed unsafe class ThreadCache
     }
 
     /// <summary>The object's reference goes when nothing managed can reach it; a C binding may keep the memory longer.</summary>
-    ~ThreadCache() => ReleaseState(hot);
+    ~ThreadCache()
+    {
+        // Null when the constructor's allocation threw.
+        if (hot != null) ReleaseState(hot);
+    }
 
     /// <summary>
     /// Lets go of the state when the owner has exited and the arena has forgotten the cache, rather
