@@ -83,6 +83,54 @@ TEST(Statistics, DescribeTheArena) {
     EXPECT_EQ(BUDDY_E_INVALID_ARGUMENT, buddy_get_stats(arena, nullptr));
 }
 
+// buddy_stats is versioned like buddy_options; every byte is a named field.
+static_assert(sizeof(buddy_stats) == BUDDY_STATS_SIZE_V1, "this header's stats are the first versioned layout");
+static_assert(offsetof(buddy_stats, free_blocks_by_order) == 136, "no padding before the per-order counts");
+
+TEST(Statistics, StructSizeVersionsTheStatistics) {
+    Arena arena(16 * MiB);
+    buddy_stats unset{};
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_get_stats(arena, &unset), "struct_size");
+    EXPECT_EQ(0u, unset.total_bytes) << "a refused call writes nothing";
+    // A caller built against a newer header: the bytes this library does not know come back zero.
+    struct {
+        buddy_stats stats;
+        uint64_t future[2];
+    } newer;
+    std::memset(&newer, 0xFF, sizeof newer);
+    newer.stats.struct_size = sizeof newer;
+    ASSERT_EQ(BUDDY_OK, buddy_get_stats(arena, &newer.stats)) << buddy_last_error();
+    EXPECT_EQ(16 * MiB, newer.stats.total_bytes);
+    EXPECT_EQ(0u, newer.stats.reserved);
+    EXPECT_EQ(0u, newer.future[0]);
+    EXPECT_EQ(0u, newer.future[1]);
+}
+
+TEST(Statistics, CachedAndHintedBytesAreCounted) {
+    buddy_options options = Options(16 * MiB);
+    options.flags = 0;  // frees go to the thread's cache
+    options.hint_delay_ms = 20;
+    options.report_delay_ms = 3600000;  // hinted memory stays hinted for the test
+    options.idle_ms = UINT32_MAX;
+    options.pressure = BUDDY_PRESSURE_OFF;
+    Arena arena(options);
+    void* small = nullptr;
+    ASSERT_EQ(BUDDY_OK, buddy_alloc(arena, 4096, &small));
+    ASSERT_EQ(BUDDY_OK, buddy_free(arena, small));
+    buddy_stats cached = Stats(arena);
+    EXPECT_GE(cached.cached_bytes, 4096u);
+    EXPECT_EQ(cached.total_bytes, cached.free_bytes);
+    EXPECT_EQ(0u, cached.hinted_bytes);
+    // A 4 MiB block is not cached: freed, it is hinted by the reporter after the hint delay.
+    FreeTouchedBlocks(arena, 1);
+    ASSERT_EQ(BUDDY_OK, buddy_reporter_start(arena));
+    for (int i = 0; i < 3000 && Stats(arena).hinted_bytes < 4 * MiB; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    buddy_stats hinted = Stats(arena);
+    EXPECT_GE(hinted.hinted_bytes, 4 * MiB);
+    EXPECT_EQ(0u, hinted.reported_bytes);
+    EXPECT_EQ(BUDDY_OK, buddy_reporter_stop(arena));
+}
+
 TEST(Errors, InvalidArgument) {
     buddy_arena* none = nullptr;
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(nullptr, &none), "NULL");

@@ -35,7 +35,8 @@ struct Arena {
 
 inline buddy_stats Stats(buddy_arena* arena) {
     buddy_stats stats{};
-    EXPECT_EQ(BUDDY_OK, buddy_get_stats(arena, &stats));
+    stats.struct_size = sizeof(buddy_stats);
+    EXPECT_EQ(BUDDY_OK, buddy_get_stats(arena, &stats)) << buddy_last_error();
     return stats;
 }
 

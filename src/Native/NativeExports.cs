@@ -183,13 +183,16 @@ internal static unsafe class NativeExports
             if (stats is null) return Fail(Status.InvalidArgument, "stats must not be NULL.");
             ArenaStatistics s = holder.Arena.GetStatistics();
             ReporterStatisticsView reporter = ReporterStatisticsView.Of(holder.ExistingReporter);
-            *stats = new NativeStats
+            var snapshot = new NativeStats
             {
+                PageSize = (uint)s.PageSize,
                 TotalBytes = (ulong)(s.TotalPages * s.PageSize),
                 FreeBytes = (ulong)s.FreeBytes,
                 AllocatedBytes = (ulong)s.AllocatedBytes,
                 ReportedBytes = (ulong)s.ReportedBytes,
                 ReportingBytes = (ulong)(s.ReportingPages * s.PageSize),
+                HintedBytes = (ulong)s.HintedBytes,
+                CachedBytes = (ulong)(s.CachedPages * s.PageSize),
                 Allocations = (ulong)s.Allocations,
                 Frees = (ulong)s.Frees,
                 FailedAllocations = (ulong)s.FailedAllocations,
@@ -198,10 +201,10 @@ internal static unsafe class NativeExports
                 ReporterPasses = reporter.Passes,
                 ReporterDeviceCalls = reporter.DeviceCalls,
                 ReporterFailedReports = reporter.FailedReports,
-                PageSize = (uint)s.PageSize,
                 MaxOrder = (uint)s.MaxOrder,
             };
-            for (int order = 0; order <= s.MaxOrder; order++) stats->FreeBlocksByOrder[order] = (ulong)s.FreeBlocks(order);
+            for (int order = 0; order <= s.MaxOrder; order++) snapshot.FreeBlocksByOrder[order] = (ulong)s.FreeBlocks(order);
+            snapshot.WriteTo(stats);
             return Status.Ok;
         }
         catch (Exception e)

@@ -66,15 +66,19 @@ internal struct NativeOptions
     }
 }
 
-/// <summary>buddy_stats in buddy.h.</summary>
+/// <summary>buddy_stats in buddy.h, versioned by StructSize.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct NativeStats
 {
+    public uint StructSize;
+    public uint PageSize;
     public ulong TotalBytes;
     public ulong FreeBytes;
     public ulong AllocatedBytes;
     public ulong ReportedBytes;
     public ulong ReportingBytes;
+    public ulong HintedBytes;
+    public ulong CachedBytes;
     public ulong Allocations;
     public ulong Frees;
     public ulong FailedAllocations;
@@ -82,8 +86,26 @@ internal unsafe struct NativeStats
     public ulong ZeroSkippedBytes;
     public ulong ReporterPasses;
     public ulong ReporterDeviceCalls;
-    public uint PageSize;
-    public uint MaxOrder;
-    public fixed ulong FreeBlocksByOrder[21];
     public ulong ReporterFailedReports;
+    public uint MaxOrder;
+    public uint Reserved;
+    public fixed ulong FreeBlocksByOrder[21];
+
+    /// <summary>The first versioned layout (BUDDY_STATS_SIZE_V1); a caller passes at least this.</summary>
+    public const uint SizeV1 = 304;
+
+    /// <summary>
+    /// Writes these statistics into the caller's struct by its size (Linux's copy_struct_to_user): a
+    /// smaller struct gets the prefix it knows, a larger one zeroes past this layout.
+    /// </summary>
+    public void WriteTo(NativeStats* target)
+    {
+        uint size = target->StructSize;
+        if (size < SizeV1 || size > 4096)
+            throw new ArgumentOutOfRangeException("struct_size", size, $"stats->struct_size must be sizeof(buddy_stats) ({sizeof(NativeStats)} in this version; at least {SizeV1}).");
+        StructSize = size;
+        uint known = (uint)sizeof(NativeStats);
+        fixed (NativeStats* source = &this) Buffer.MemoryCopy(source, target, size, Math.Min(size, known));
+        if (size > known) NativeMemory.Clear((byte*)target + known, size - known);
+    }
 }

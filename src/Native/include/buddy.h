@@ -89,12 +89,19 @@ typedef struct buddy_options {
 
 #define BUDDY_OPTIONS_SIZE_V1 44u
 
+/* Versioned like buddy_options: set struct_size to sizeof(buddy_stats) before the call. The library
+ * fills as many bytes as it knows of the caller's size (an older caller's smaller struct gets its
+ * prefix) and zeroes any bytes past what it knows. */
 typedef struct buddy_stats {
-    uint64_t total_bytes;
-    uint64_t free_bytes;
+    uint32_t struct_size;             /* in: sizeof(buddy_stats), at least BUDDY_STATS_SIZE_V1 */
+    uint32_t page_size;
+    uint64_t total_bytes;             /* online */
+    uint64_t free_bytes;              /* thread caches' blocks included */
     uint64_t allocated_bytes;
-    uint64_t reported_bytes;  /* free and handed back to the OS */
-    uint64_t reporting_bytes; /* free and mid-report */
+    uint64_t reported_bytes;          /* free and handed back to the OS */
+    uint64_t reporting_bytes;         /* free and mid-report */
+    uint64_t hinted_bytes;            /* free and offered to the OS (the hint tier), not reported yet */
+    uint64_t cached_bytes;            /* free in threads' caches */
     uint64_t allocations;
     uint64_t frees;
     uint64_t failed_allocations;
@@ -102,11 +109,13 @@ typedef struct buddy_stats {
     uint64_t zero_skipped_bytes;
     uint64_t reporter_passes;
     uint64_t reporter_device_calls;
-    uint32_t page_size;
-    uint32_t max_order;
-    uint64_t free_blocks_by_order[21];
     uint64_t reporter_failed_reports; /* scatterlists the device refused */
+    uint32_t max_order;
+    uint32_t reserved;                /* 0 */
+    uint64_t free_blocks_by_order[21];
 } buddy_stats;
+
+#define BUDDY_STATS_SIZE_V1 304u
 
 /* Every option is checked here: a refused create leaves nothing behind. BUDDY_E_OUT_OF_MEMORY when the
  * backing cannot be had (BUDDY_BACKING_RESERVE serves arenas larger than the commit limit). */
@@ -129,6 +138,7 @@ buddy_status buddy_report_now(buddy_arena* arena, uint64_t* reported_bytes);
  * thread's cache included and with no budget, and keeps doing so for frees that follow for a moment. */
 buddy_status buddy_signal_pressure(buddy_arena* arena);
 
+/* BUDDY_E_INVALID_ARGUMENT when stats is NULL or its struct_size is below BUDDY_STATS_SIZE_V1 (or over 4096). */
 buddy_status buddy_get_stats(buddy_arena* arena, buddy_stats* stats);
 
 /* The last failure on this thread, UTF-8; "" if none. Valid until the next failure on this thread. */
