@@ -96,6 +96,73 @@ public class PageFlagSpinTests
         Assert.Equal(0, arena.GetStatistics().AllocatedPages);
     }
 
+    [Fact]
+    public void The_wait_timeout_counts_per_block_not_over_every_block_waited_for()
+    {
+        // Two free 4 MiB blocks, both mid-report in place in two batches whose devices the test holds.
+        var time = new ReadCountingTimeProvider();
+        using var arena = new BuddyArena(new ArenaOptions { Size = 8 * Arenas.MiB, ZoneCount = 1, ThreadCaches = false }, timeProvider: time);
+        nint[] blocks = [arena.Allocate(10), arena.Allocate(10)];
+        Array.ForEach(blocks, arena.Free);
+        using var firstHeld = new ManualResetEventSlim();
+        using var secondHeld = new ManualResetEventSlim();
+        Background<ReportedBatch> Hold(ManualResetEventSlim held) => Background<ReportedBatch>.Run(() =>
+            arena.ReportFreeBlocks(0, 10, ReportingMode.InPlace, new FreeBlock[1], _ =>
+            {
+                held.Wait();
+                return ReportOutcome.Reported;
+            }));
+        try
+        {
+            var first = Hold(firstHeld);
+            Wait.Until(() => arena.GetStatistics().ReportingPages == 1024, "the first block to be mid-report");
+            var second = Hold(secondHeld);
+            Wait.Until(() => arena.GetStatistics().ReportingPages == 2048, "the second block to be mid-report");
+
+            // The allocation waits for the first block, then (it comes back reported, behind the fresh
+            // one still mid-report) for the second: each wait is 20 s of a 30 s timeout, 40 s in all.
+            long before = time.Reads;
+            var allocation = Background<nint>.Run(() => arena.Allocate(10));
+            Wait.Until(() => time.ReadsSince(before) >= 2, "the allocation to spin, reading the clock");
+            time.Advance(TimeSpan.FromSeconds(20));
+            firstHeld.Set();
+            first.Join();
+            time.Advance(TimeSpan.FromSeconds(20));
+            // Two reads of the clock after the move: the wait has compared its time with the timeout and spun on.
+            long reads = time.Reads;
+            Wait.Until(() => time.ReadsSince(reads) >= 2 || allocation.IsCompleted, "the waiting allocation to read the clock");
+            Assert.False(allocation.IsCompleted, "the allocation gave up although no block was mid-report for 30 s");
+            secondHeld.Set();
+            second.Join();
+            nint block = allocation.Join();
+            arena.Free(block);
+            Assert.Equal(1, arena.GetStatistics().SpinWaits);
+        }
+        finally
+        {
+            // A failed assertion must not leave reports holding the arena open for its Dispose.
+            firstHeld.Set();
+            secondHeld.Set();
+        }
+        arena.CheckInvariants();
+    }
+
+    /// <summary>A fake clock that counts its reads, so a test knows a spinning thread has looked at the time it moved to.</summary>
+    private sealed class ReadCountingTimeProvider : FakeTimeProvider
+    {
+        private long reads;
+
+        public long Reads => Interlocked.Read(ref reads);
+
+        public long ReadsSince(long earlier) => Reads - earlier;
+
+        public override long GetTimestamp()
+        {
+            Interlocked.Increment(ref reads);
+            return base.GetTimestamp();
+        }
+    }
+
     [Theory]
     [InlineData(ReportingMode.Isolate, false)]
     [InlineData(ReportingMode.InPlace, true)]
