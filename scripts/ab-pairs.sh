@@ -9,7 +9,9 @@ source "$root/scripts/prerequisites.sh"
 require_dotnet
 base=${1:?usage: ab-pairs.sh BASE_COMMIT [ROUNDS] [PAIRS]}
 rounds=${2:-8}
-pairs=${3:-6000000}
+# 30 million timed pairs (about half a second): shorter runs also time the JIT's tiering ramp, which
+# can differ between two builds whose steady state is the same.
+pairs=${3:-30000000}
 work=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 git -C "$root" worktree add --detach "$work/base" "$base" -q
