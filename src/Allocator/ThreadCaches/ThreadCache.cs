@@ -26,7 +26,7 @@ internal sealed unsafe class ThreadCache
     /// <summary>
     /// The owner's state, in native memory aligned to a cache line, so two threads' caches never share
     /// one and libbuddy's C fast path (src/Native/fastpath) can pop and push without entering managed
-    /// code. The layout is shared with that C code: change both, and <c>ThreadCacheLayoutTests</c>.
+    /// code. The layout is shared with that C code: change both, and <c>ThreadCacheStateTests</c>.
     /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public unsafe struct Hot

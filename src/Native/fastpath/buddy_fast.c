@@ -15,7 +15,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Mirrors of src/Allocator (PageDescriptor.cs, ThreadCache.cs); ThreadCacheLayoutTests checks the
+/* Mirrors of src/Allocator (PageDescriptor.cs, ThreadCache.cs); ThreadCacheStateTests checks the
  * managed side against the same offsets. */
 enum { NO_PAGE = 0xFFFFFFFFu, TYPES = 3, MAX_STACKS = 48, MAX_ORDERS = MAX_STACKS / TYPES };
 enum { FLAG_HEAD = 1u << 1, FLAG_REPORTED = 1u << 2, FLAG_ZEROED = 1u << 4, FLAG_POISONED = 1u << 5,
