@@ -93,6 +93,7 @@ typedef struct {
 static __thread binding bindings[BINDINGS] __attribute__((tls_model("initial-exec")));
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_made; /* a key of 0 may be someone else's: never set one this library did not make */
 
 static void release(thread_cache* cache) {
     /* The last reference frees: the managed side allocates with NativeMemory.AlignedAlloc, which is
@@ -108,7 +109,7 @@ static void on_thread_exit(void* unused) {
     }
 }
 
-static void make_exit_key(void) { (void)pthread_key_create(&exit_key, on_thread_exit); }
+static void make_exit_key(void) { exit_key_made = pthread_key_create(&exit_key, on_thread_exit) == 0; }
 
 static inline binding* binding_of(buddy_arena* arena) { return &bindings[(uintptr_t)arena & (BINDINGS - 1)]; }
 
@@ -119,7 +120,7 @@ static thread_cache* cache_of(buddy_arena* arena) {
     thread_cache* cache = NULL;
     if (buddy_managed_bind(arena, &cache) != BUDDY_OK) return NULL;
     /* The exit hook releases what the thread still holds; a thread that cannot have one keeps no binding. */
-    if (pthread_once(&exit_key_once, make_exit_key) != 0 || pthread_setspecific(exit_key, bindings) != 0) {
+    if (pthread_once(&exit_key_once, make_exit_key) != 0 || !exit_key_made || pthread_setspecific(exit_key, bindings) != 0) {
         release(cache);
         return NULL;
     }
