@@ -221,20 +221,21 @@ TEST(Errors, ADestroyedHandleStaysDisposedWhenANewArenaTakesItsSlot) {
     ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_alloc(reinterpret_cast<buddy_arena*>(0x7777), 4096, &block), "not an arena handle");
 }
 
-TEST(Errors, UnknownOptionsAreRefusedAtCreate) {
+/* Creates an arena from valid options with one change; expects it refused, naming `field`, and nothing made. */
+template <typename Change>
+void ExpectRefused(Change change, const char* field) {
+    buddy_options options = Options(8 * MiB);
+    change(options);
     buddy_arena* none = nullptr;
-    buddy_options flags = Options(8 * MiB, 0x80);
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&flags, &none), "flag");
-    buddy_options device = Options(8 * MiB);
-    device.device = 7;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&device, &none), "Device");
-    buddy_options backing = Options(8 * MiB);
-    backing.backing = 5;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&backing, &none), "Backing");
-    buddy_options delay = Options(8 * MiB);
-    delay.report_delay_ms = 4000000;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&delay, &none), "Delay");
+    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&options, &none), field);
     EXPECT_EQ(nullptr, none);
+}
+
+TEST(Errors, UnknownOptionsAreRefusedAtCreate) {
+    ExpectRefused([](buddy_options& o) { o.flags |= 0x80; }, "flag");
+    ExpectRefused([](buddy_options& o) { o.device = 7; }, "Device");
+    ExpectRefused([](buddy_options& o) { o.backing = 5; }, "Backing");
+    ExpectRefused([](buddy_options& o) { o.report_delay_ms = 4000000; }, "Delay");
 }
 
 TEST(Options, StructSizeVersionsTheOptions) {
@@ -269,34 +270,20 @@ static_assert(sizeof(buddy_options) == 64, "buddy_options is 64 bytes");
 static_assert(offsetof(buddy_options, reserved) == 60, "reserved names the last 4 bytes");
 
 TEST(Options, ReservedAndOutOfRangeFieldsAreRefusedByName) {
-    buddy_arena* none = nullptr;
-    buddy_options reserved = Options(8 * MiB);
-    reserved.reserved = 1;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&reserved, &none), "reserved");
-    buddy_options slow = Options(8 * MiB);
-    slow.device_delay_ms = 4000000;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&slow, &none), "device_delay_ms");
-    buddy_options huge = Options(8 * MiB);
-    huge.size = UINT64_MAX;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&huge, &none), "size");
+    ExpectRefused([](buddy_options& o) { o.reserved = 1; }, "reserved");
+    ExpectRefused([](buddy_options& o) { o.device_delay_ms = 4000000; }, "device_delay_ms");
+    ExpectRefused([](buddy_options& o) { o.size = UINT64_MAX; }, "size");
     // A reporter option is refused before the backing is asked for: no 1 TiB allocation is tried first.
-    buddy_options late = Options(8 * MiB);
-    late.size = 1ull << 40;
-    late.backing = BUDDY_BACKING_ALIGNED_ALLOC;
-    late.hint_delay_ms = 4000000;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&late, &none), "HintDelay");
-    EXPECT_EQ(nullptr, none);
+    ExpectRefused([](buddy_options& o) {
+        o.size = 1ull << 40;
+        o.backing = BUDDY_BACKING_ALIGNED_ALLOC;
+        o.hint_delay_ms = 4000000;
+    }, "HintDelay");
 }
 
 TEST(Options, FloorAndPressureAreChecked) {
-    buddy_arena* none = nullptr;
-    buddy_options floor = Options(8 * MiB);
-    floor.floor_kib = 48;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&floor, &none), "floor_kib");
-    buddy_options pressure = Options(8 * MiB);
-    pressure.pressure = 0x40;
-    ExpectError(BUDDY_E_INVALID_ARGUMENT, buddy_arena_create(&pressure, &none), "pressure");
-    EXPECT_EQ(nullptr, none);
+    ExpectRefused([](buddy_options& o) { o.floor_kib = 48; }, "floor_kib");
+    ExpectRefused([](buddy_options& o) { o.pressure = 0x40; }, "pressure");
 }
 
 TEST(Reporting, SignalledPressureReportsFragmentsAtOnce) {
