@@ -43,9 +43,12 @@ public sealed partial class SampleProcessTests
         }, TestContext.Current.CancellationToken);
         for (int round = 0; round < 6; round++)
         {
+            // Every upload holds back its last byte until all 64 have sent the rest: 64 MiB is in the
+            // server's pipes at once however the machine schedules, past the arena's 32 MiB section.
+            var allSent = new Arrivals(64);
             await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
             {
-                using var content = new ByteArrayContent(upload);
+                using var content = new HeldLastByteContent(upload, allSent);
                 using HttpResponseMessage response = await client.PostAsync("/exchange/262144", content, TestContext.Current.CancellationToken);
                 response.EnsureSuccessStatusCode();
                 Assert.Equal(256 << 10, (await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken)).Length);
@@ -71,6 +74,37 @@ public sealed partial class SampleProcessTests
         Assert.True(stats.ArenaSectionsAdded >= 1, "the burst grew the arena past its first section: " + figures);
         Assert.True(stats.ArenaReported >= 16 * MiB, "the reporter gave the burst's blocks back: " + figures);
         Assert.True(idle <= peak - 12 * MiB, "RSS fell: " + figures);
+    }
+
+    /// <summary>A body sent whole but for its last byte, which waits until every upload of the round has got that far.</summary>
+    private sealed class HeldLastByteContent(byte[] data, Arrivals allSent) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await stream.WriteAsync(data.AsMemory(0, data.Length - 1));
+            await stream.FlushAsync();
+            await allSent.ArriveAndWait().WaitAsync(TimeSpan.FromMinutes(1));
+            await stream.WriteAsync(data.AsMemory(data.Length - 1));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = data.Length;
+            return true;
+        }
+    }
+
+    /// <summary>An async barrier: the task of each arrival completes once all have arrived, without blocking a thread.</summary>
+    private sealed class Arrivals(int count)
+    {
+        private readonly TaskCompletionSource all = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int arrived;
+
+        public Task ArriveAndWait()
+        {
+            if (Interlocked.Increment(ref arrived) == count) all.SetResult();
+            return all.Task;
+        }
     }
 
     private sealed record Stats(long Rss, long ArenaOnline, long ArenaAllocated, long ArenaReported, long ArenaSectionsAdded);
